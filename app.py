@@ -1,0 +1,95 @@
+"""Composition root of the hotline: builds the engines, the web app and the command line.
+
+    python app.py serve | ask | transcribe | answer-audio | prerender | eval | validate   (--help on each)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
+
+from flask import Flask  # noqa: E402
+
+from voice.config import Settings  # noqa: E402
+from voice.services import Services  # noqa: E402
+
+log = logging.getLogger("hotline")
+
+
+def create_services(settings: Settings) -> Services:
+    """Construct the real engines (cheap: models load in ``Services.warm_up``)."""
+    from pipeline.answerer import FaqAnswerer, RetrievalOptions
+    from pipeline.content import load_content
+    from voice.asr.whisper import WhisperOptions, WhisperTranscriber
+    from voice.languages import LANGUAGES
+    from voice.phrases import load_phrases
+    from voice.tts.cache import CachedSynthesizer
+    from voice.tts.factory import make_synthesizer
+
+    transcriber = WhisperTranscriber(
+        WhisperOptions(
+            model=settings.whisper_model,
+            device=settings.whisper_device,
+            compute_type=settings.whisper_compute_type,
+            cpu_threads=settings.whisper_threads,
+            beam_size=settings.whisper_beam_size,
+            max_new_tokens=settings.whisper_max_new_tokens,
+            **({} if settings.whisper_vocabulary else {"vocabulary": ""}),
+        ),
+        model_dir=settings.model_dir,
+    )
+    answerer = FaqAnswerer(
+        RetrievalOptions(
+            prompts_dir=settings.prompts_dir,
+            office_profile=settings.office_profile,
+            cache_dir=settings.cache_dir,
+            min_score=settings.gate_min_score,
+            min_margin=settings.gate_min_margin,
+            min_oos_gap=settings.gate_min_oos_gap,
+        )
+    )
+    synthesizer = CachedSynthesizer(make_synthesizer(settings), settings.audio_cache_dir)
+    content = load_content(settings.office_profile, settings.prompts_dir / "figures.yaml")
+    phrases = load_phrases(settings.prompts_dir / "phrases", tuple(LANGUAGES), content)
+    return Services(settings, transcriber, answerer, synthesizer, phrases)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None, warm: bool = True) -> Flask:
+    """The web application. Tests pass fakes through ``services``; ``warm`` loads models at start."""
+    settings = settings or Settings.from_env()
+    services = services or create_services(settings)
+    if warm:
+        services.warm_up()
+    app = Flask(__name__)
+    app.extensions["hotline"] = services
+    from voice.web import health
+
+    app.register_blueprint(health.bp)
+    return app
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr (stdout is reserved for command output such as JSON)."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("haystack", "httpx", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from voice.commands import build_parser, run_command
+
+    parser = build_parser()
+    args: Any = parser.parse_args(argv)
+    return run_command(args, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

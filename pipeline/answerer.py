@@ -1,0 +1,110 @@
+"""The FAQ query pipeline and the ``Answerer`` that runs it.
+
+``build_query_pipeline`` wires the components; ``FaqAnswerer`` loads the knowledge base, builds (or
+loads from cache) the embedded index once in ``warm_up()`` and answers questions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from haystack import Pipeline
+from haystack.components.retrievers.in_memory import InMemoryEmbeddingRetriever
+from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+from pipeline.components import AnswerComposer, SafetyGate, TopicScorer
+from pipeline.embedders import E5TextEmbedder
+from pipeline.index import build_document_store
+from pipeline.knowledge import load_knowledge_base
+from pipeline.result import FaqAnswer
+
+log = logging.getLogger(__name__)
+
+# Modules whose classes a serialised pipeline may instantiate (Haystack's ``allowed_modules``).
+ALLOWED_MODULES = ["pipeline.components", "pipeline.embedders"]
+
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    """Retrieval and safety-gate settings (gate thresholds calibrated on the development questions)."""
+
+    prompts_dir: Path = Path("prompts")
+    office_profile: Path = Path("prompts/office.example.yaml")
+    cache_dir: Path | None = Path("var/cache")
+    top_k: int = 60
+    min_score: float = 0.86
+    min_margin: float = 0.01
+    min_oos_gap: float = 0.01
+    threads: int = 0
+
+
+def build_query_pipeline(store: InMemoryDocumentStore, options: RetrievalOptions) -> Pipeline:
+    """Question text (and optional language) in, ``FaqAnswer`` out."""
+    pipe = Pipeline()
+    pipe.add_component("embedder", E5TextEmbedder(threads=options.threads))
+    pipe.add_component("retriever", InMemoryEmbeddingRetriever(document_store=store, top_k=options.top_k))
+    pipe.add_component("scorer", TopicScorer())
+    pipe.add_component(
+        "gate",
+        SafetyGate(min_score=options.min_score, min_margin=options.min_margin, min_oos_gap=options.min_oos_gap),
+    )
+    pipe.add_component(
+        "composer",
+        AnswerComposer(prompts_dir=str(options.prompts_dir), office_profile=str(options.office_profile)),
+    )
+    pipe.connect("embedder.embedding", "retriever.query_embedding")
+    pipe.connect("retriever.documents", "scorer.documents")
+    pipe.connect("scorer.candidates", "gate.candidates")
+    pipe.connect("gate.decision", "composer.decision")
+    pipe.connect("scorer.guessed_language", "composer.guessed_language")
+    return pipe
+
+
+def load_query_pipeline(yaml_text: str, store: InMemoryDocumentStore) -> Pipeline:
+    """Rebuild a pipeline from its YAML and attach a filled document store to its retriever."""
+    pipe = Pipeline.loads(yaml_text, allowed_modules=ALLOWED_MODULES)
+    retriever: Any = pipe.get_component("retriever")
+    retriever.document_store = store
+    return pipe
+
+
+class FaqAnswerer:
+    """The ``Answerer`` port over the FAQ pipeline. Heavy work happens once, in ``warm_up()``."""
+
+    def __init__(self, options: RetrievalOptions | None = None) -> None:
+        self.options = options or RetrievalOptions()
+        self.pipeline: Pipeline | None = None
+        self.languages: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self.pipeline is not None:
+                return
+            started = time.perf_counter()
+            kb = load_knowledge_base(self.options.prompts_dir)
+            self.languages = kb.languages
+            store = build_document_store(kb, self.options.cache_dir)
+            pipe = build_query_pipeline(store, self.options)
+            pipe.warm_up()
+            self.pipeline = pipe
+            log.info(
+                "FAQ pipeline ready: %d entries, %d documents, %.2fs",
+                len(kb.entries), store.count_documents(), time.perf_counter() - started,
+            )
+
+    def answer(self, text: str, language: str | None = None) -> FaqAnswer:
+        """Answer a question; ``language`` None infers it from the closest paraphrases."""
+        self.warm_up()
+        assert self.pipeline is not None
+        if language is not None and language not in self.languages:
+            raise ValueError(f"unknown language {language!r}; expected one of {', '.join(self.languages)}")
+        inputs: dict[str, Any] = {"embedder": {"text": text}, "composer": {"language": language}}
+        result = self.pipeline.run(inputs)
+        answer: FaqAnswer = result["composer"]["answer"]
+        return answer

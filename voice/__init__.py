@@ -1,0 +1,1 @@
+"""Everything about the call: configuration, ports, the call engine, audio, speech engines."""

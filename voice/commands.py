@@ -1,0 +1,222 @@
+"""The command line: ``python app.py COMMAND`` (see ``--help`` on each command).
+
+Exit codes: 0 success; 1 configuration or content error; 2 usage error; 3 no speech in the audio;
+4 unreadable audio. Machine-readable output (``--json``) goes to stdout, logs and progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_CONFIG, EXIT_USAGE, EXIT_NO_SPEECH, EXIT_UNREADABLE = 0, 1, 2, 3, 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python app.py", description="Multilingual voice hotline for immigration-law questions."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("serve", help="run the web server (Twilio webhooks, /healthz)")
+    p.add_argument("--host", help="bind address (default HOTLINE_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default HOTLINE_PORT or 8080)")
+    p = sub.add_parser("ask", help="answer a typed question")
+    p.add_argument("text", help="the question")
+    p.add_argument("--lang", default="auto", help="language code, or 'auto' to infer it (default)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("transcribe", help="transcribe an audio file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--lang", default="auto", help="force a language instead of detecting it")
+    p.add_argument("--channel", type=int, default=0, help="channel of multi-channel audio (0: caller)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("answer-audio", help="one whole turn: recorded question in, spoken answer out")
+    p.add_argument("file", type=Path)
+    p.add_argument("--out", type=Path, help="write what the caller hears to this WAV file")
+    p.add_argument("--format", choices=("ulaw8k", "pcm16k"), default="pcm16k", help="WAV format of --out")
+    p.add_argument("--channel", type=int, default=0, help="channel of multi-channel audio (0: caller)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("prerender", help="synthesise every prompt and answer into audio_cache/")
+    p.add_argument("--format", choices=("ulaw8k", "pcm16k", "both"), default="ulaw8k")
+    p = sub.add_parser("eval", help="evaluate retrieval on a question file")
+    p.add_argument("questions", type=Path, help="YAML list of {lang, topic|null, text}")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_parser("validate", help="check the knowledge base, prompts, office profile and figures")
+    return parser
+
+
+def run_command(args: Any, parser: argparse.ArgumentParser) -> int:
+    from app import configure_logging
+    from pipeline.content import ContentError
+    from pipeline.knowledge import KnowledgeBaseError
+    from voice.config import ConfigError, Settings
+    from voice.phrases import PhraseError
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level)
+    handler = _HANDLERS[args.command]
+    try:
+        return handler(args, settings)
+    except (KnowledgeBaseError, PhraseError, ContentError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:
+        parser.error(str(exc))
+        return EXIT_USAGE
+
+
+def _services(settings: Any) -> Any:
+    from app import create_services
+
+    return create_services(settings)
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, ensure_ascii=False))
+
+
+def cmd_ask(args: Any, settings: Any) -> int:
+    services = _services(settings)
+    language = None if args.lang == "auto" else args.lang
+    answer = services.answerer.answer(args.text, language)
+    text = answer.text or services.phrases.say("unsure_handover", answer.language)
+    if args.json:
+        _emit({
+            "language": answer.language, "topic": answer.topic, "handover": answer.handover,
+            "answer": text, "legal_basis": answer.legal_basis, "as_of": answer.as_of,
+            "score": answer.score, "margin": answer.margin, "reason": answer.reason,
+            "reviewed": answer.reviewed,
+        })
+        return EXIT_OK
+    print(f"[{answer.language}] topic: {answer.topic or '-'} (score {answer.score:.3f}; {answer.reason})")
+    print(text)
+    if answer.legal_basis:
+        print(f"Legal basis: {', '.join(answer.legal_basis)} (as of {answer.as_of})")
+    return EXIT_OK
+
+
+def _load(path: Path, channel: int) -> Any:
+    from voice.audio import AudioDecodeError, load_audio
+
+    try:
+        return load_audio(path, channel=channel)
+    except AudioDecodeError as exc:
+        return exc
+
+
+def cmd_transcribe(args: Any, settings: Any) -> int:
+    from voice.asr.whisper import WhisperOptions, WhisperTranscriber
+
+    clip = _load(args.file, args.channel)
+    if isinstance(clip, Exception):
+        return _unreadable(args, str(clip))
+    transcriber = WhisperTranscriber(WhisperOptions(model=settings.whisper_model), settings.model_dir)
+    t = transcriber.transcribe(clip, None if args.lang == "auto" else args.lang)
+    if args.json:
+        _emit({
+            "text": t.text, "language": t.language, "language_probability": round(t.language_probability, 3),
+            "duration_s": round(t.duration_s, 2), "no_speech": t.no_speech, "asr_ms": t.asr_ms,
+            "status": t.status.value, "detail": t.detail,
+        })
+    elif t.no_speech:
+        print(f"no speech: {t.detail}", file=sys.stderr)
+    else:
+        print(f"[{t.language} {t.language_probability:.2f}] {t.text}")
+    return EXIT_NO_SPEECH if t.no_speech else EXIT_OK
+
+
+def _unreadable(args: Any, message: str) -> int:
+    if args.json:
+        _emit({"error": "unreadable_audio", "detail": message, "no_speech": True, "text": ""})
+    print(f"unreadable audio: {message}", file=sys.stderr)
+    return EXIT_UNREADABLE
+
+
+def cmd_answer_audio(args: Any, settings: Any) -> int:
+    from voice.turn import run_single_turn, write_heard
+
+    clip = _load(args.file, args.channel)
+    services = _services(settings)
+    if isinstance(clip, Exception):
+        result = run_single_turn(services, None)
+        code = _unreadable(args, str(clip)) if not args.json else EXIT_UNREADABLE
+    else:
+        result = run_single_turn(services, clip)
+        code = EXIT_NO_SPEECH if result.no_speech else EXIT_OK
+    if args.out:
+        write_heard(result, args.out, args.format)
+    if args.json:
+        _emit(result.as_json(str(args.file), str(args.out) if args.out else None))
+    else:
+        print(result.describe())
+        if args.out:
+            print(f"spoken answer written to {args.out}")
+    return code
+
+
+def cmd_prerender(args: Any, settings: Any) -> int:
+    from voice.prerender import prerender
+
+    formats = ("ulaw8k", "pcm16k") if args.format == "both" else (args.format,)
+    stats = prerender(_services(settings), formats)
+    print(f"prerendered {stats['total']} clips: {stats['cached']} already cached, {stats['rendered']} new")
+    return EXIT_OK
+
+
+def cmd_eval(args: Any, settings: Any) -> int:
+    from voice.evaluation import evaluate, format_report, load_questions
+
+    items = load_questions(args.questions)
+    services = _services(settings)
+    report = evaluate(services.answerer, items)
+    if args.json:
+        _emit(report)
+    else:
+        print(format_report(report))
+    return EXIT_OK
+
+
+def cmd_validate(args: Any, settings: Any) -> int:
+    from pipeline.content import load_content
+    from pipeline.knowledge import lint, load_knowledge_base
+
+    kb = load_knowledge_base(settings.prompts_dir)
+    content = load_content(settings.office_profile, settings.prompts_dir / "figures.yaml")
+    _services(settings)  # loads and checks the prompt files too
+    errors, warnings = lint(kb, content)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    missing = [t for t in kb.topic_ids if t not in kb.entries]
+    print(
+        f"{len(kb.entries)} entries in {len(kb.languages)} languages; {len(missing)} topics without an "
+        f"entry; {len(errors)} errors, {len(warnings)} warnings"
+    )
+    if content.office.get("example"):
+        print("note: the office profile is the shipped EXAMPLE; write your own before going live")
+    return EXIT_CONFIG if errors else EXIT_OK
+
+
+def cmd_serve(args: Any, settings: Any) -> int:
+    from waitress import serve
+
+    from app import create_app
+
+    app = create_app(settings)
+    host, port = args.host or settings.host, args.port or settings.port
+    print(f"hotline listening on http://{host}:{port} (health: /healthz)", file=sys.stderr)
+    serve(app, host=host, port=port, threads=8)
+    return EXIT_OK
+
+
+_HANDLERS = {
+    "serve": cmd_serve, "ask": cmd_ask, "transcribe": cmd_transcribe, "answer-audio": cmd_answer_audio,
+    "prerender": cmd_prerender, "eval": cmd_eval, "validate": cmd_validate,
+}

@@ -1,0 +1,108 @@
+"""Settings, read in one place: environment variables with the ``HOTLINE_`` prefix.
+
+Every setting has a default that runs the hotline offline on this repository's bundled models.
+``Settings.from_env`` validates everything at once and reports all problems in one message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """One or more settings are invalid; the message names each variable and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of the hotline (environment variable = ``HOTLINE_`` + upper-case name)."""
+
+    prompts_dir: Path = Path("prompts")
+    office_profile: Path = Path("prompts/office.example.yaml")
+    audio_cache_dir: Path = Path("audio_cache")
+    data_dir: Path = Path("var")
+    whisper_model: str = "base"
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    whisper_threads: int = 0
+    whisper_beam_size: int = 1
+    whisper_max_new_tokens: int = 128
+    whisper_vocabulary: bool = True
+    tts_engine: str = "espeak"
+    tts_rate_wpm: int = 150
+    gate_min_score: float = 0.86
+    gate_min_margin: float = 0.01
+    gate_min_oos_gap: float = 0.01
+    max_turns: int = 3
+    language_confirm_below: float = 0.6
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``) and explicit overrides.
+
+        Raises:
+            ConfigError: Listing every invalid variable.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        problems: list[str] = []
+        for f in fields(cls):
+            var = f"HOTLINE_{f.name.upper()}"
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+                continue
+            if var not in env:
+                continue
+            raw = env[var]
+            try:
+                values[f.name] = _convert(raw, type(getattr(cls, f.name)))
+            except ValueError:
+                problems.append(f"{var}={raw!r}: expected {type(getattr(cls, f.name)).__name__}")
+        settings = cls(**values)  # type: ignore[arg-type]
+        problems.extend(settings.problems())
+        if problems:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+        return settings
+
+    def problems(self) -> list[str]:
+        """Semantic checks of the values."""
+        out = []
+        if self.tts_engine not in ("espeak", "coqui"):
+            out.append(f"HOTLINE_TTS_ENGINE={self.tts_engine!r}: expected 'espeak' or 'coqui'")
+        if not (self.prompts_dir / "faq").is_dir():
+            out.append(f"HOTLINE_PROMPTS_DIR={str(self.prompts_dir)!r}: no faq/ folder there")
+        if not self.office_profile.is_file():
+            out.append(f"HOTLINE_OFFICE_PROFILE={str(self.office_profile)!r}: file not found")
+        if not 0 < self.max_turns <= 20:
+            out.append(f"HOTLINE_MAX_TURNS={self.max_turns}: expected 1..20")
+        if not 0.0 <= self.language_confirm_below <= 1.0:
+            out.append(f"HOTLINE_LANGUAGE_CONFIRM_BELOW={self.language_confirm_below}: expected 0..1")
+        if self.whisper_beam_size < 1 or self.whisper_max_new_tokens < 8:
+            out.append("HOTLINE_WHISPER_BEAM_SIZE must be >= 1 and HOTLINE_WHISPER_MAX_NEW_TOKENS >= 8")
+        return out
+
+
+def _convert(raw: str, kind: type) -> object:
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
+    if kind is Path:
+        return Path(raw)
+    return kind(raw)

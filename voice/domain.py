@@ -1,0 +1,97 @@
+"""Small value types passed between the call engine and the stage engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """Mono audio as float32 samples in [-1, 1]."""
+
+    samples: FloatArray
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / float(self.sample_rate) if self.sample_rate else 0.0
+
+
+class SpeechStatus(str, Enum):
+    """Outcome of speech recognition on one utterance."""
+
+    OK = "ok"
+    NO_SPEECH = "no_speech"  # silence, noise only, or too short to hold a question
+    UNREADABLE = "unreadable_audio"  # the file or stream could not be decoded
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the caller said.
+
+    Attributes:
+        text: The words, empty unless ``status`` is OK.
+        language: Hotline language code, or None when nothing was recognised.
+        language_probability: Confidence of ``language`` among the supported languages (0..1).
+        duration_s: Length of the audio given.
+        status: OK, NO_SPEECH or UNREADABLE.
+        detail: Human-readable reason for a non-OK status.
+        asr_ms: Wall time spent in recognition.
+    """
+
+    text: str
+    language: str | None
+    language_probability: float
+    duration_s: float
+    status: SpeechStatus = SpeechStatus.OK
+    detail: str = ""
+    asr_ms: float = 0.0
+    speech_s: float = 0.0
+
+    @property
+    def no_speech(self) -> bool:
+        return self.status is not SpeechStatus.OK
+
+
+class AnswerLike(Protocol):
+    """What the call flow needs from a retrieval result (``pipeline`` returns a matching dataclass)."""
+
+    @property
+    def topic(self) -> str | None: ...
+    @property
+    def handover(self) -> bool: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def legal_basis(self) -> list[str]: ...
+    @property
+    def as_of(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Synthesised speech and how it was made.
+
+    Attributes:
+        audio: The samples.
+        language: Language of the text and of the voice (always the same).
+        voice: Engine-specific voice id.
+        engine: Engine name, part of the cache key.
+    """
+
+    audio: AudioClip
+    language: str
+    voice: str
+    engine: str
+    meta: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,232 @@
+"""The call engine: a pure state machine, ``step(state, event) -> (state, actions)``.
+
+It does no I/O and imports no transport or model: every transport feeds it the same events and
+renders the same actions, and tests drive it in microseconds. Work that takes time (recognition,
+retrieval) is requested as an action and comes back as an event, so a streaming transport keeps
+reading audio meanwhile and a replay runs exactly the live logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from voice.domain import AnswerLike, SpeechStatus, Transcript
+from voice.engine_types import (
+    Action, Answered, CallEnded, CallStarted, CollectDigits, DigitsPressed, EngineConfig, Event,
+    FindAnswer, Hangup, Listen, NoInput, Play, PlaybackFinished, Prompt, RecordTurn, SpeechStarted,
+    SpokenText, StageFailed, StopPlayback, StoreRating, Transcribe, Transcribed, Transfer,
+    UtteranceFinished, UtteranceUnreadable, Utterance,
+)
+
+
+class Phase(str, Enum):
+    IDLE = "idle"
+    LISTENING = "listening"  # waiting for a question
+    TRANSCRIBING = "transcribing"
+    ANSWERING = "answering"
+    FOLLOW_UP = "follow_up"  # answer given, "another question?"
+    RATING = "rating"
+    TRANSFERRED = "transferred"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Everything the engine remembers about one call."""
+
+    call_id: str = ""
+    phase: Phase = Phase.IDLE
+    language: str = "de"
+    language_locked: bool = False  # chosen by the caller: no more detection
+    office_open: bool = True
+    turn: int = 0
+    retries: int = 0
+    rating_attempts: int = 0
+    next_play_id: int = 1
+    playing: int | None = None
+    fallback_announced: bool = False
+    disclaimer_given: bool = False
+    transcript: Transcript | None = None
+    rating: int | None = None
+    handovers: int = 0
+    config: EngineConfig = field(default_factory=EngineConfig)
+
+
+Step = tuple[CallState, list[Action]]
+
+
+def step(state: CallState, event: Event) -> Step:
+    """Apply one event. Events that make no sense in the current phase are ignored, never fatal."""
+    if state.phase is Phase.ENDED:
+        return state, []
+    match event:
+        case CallStarted():
+            return _start(state, event)
+        case CallEnded():
+            return replace(state, phase=Phase.ENDED, playing=None), []
+        case SpeechStarted():
+            if state.playing is not None and state.phase in (Phase.LISTENING, Phase.FOLLOW_UP):
+                return replace(state, playing=None), [StopPlayback()]
+            return state, []
+        case PlaybackFinished(play_id=pid):
+            return (replace(state, playing=None) if pid == state.playing else state), []
+        case UtteranceFinished(audio=audio):
+            if state.phase not in (Phase.LISTENING, Phase.FOLLOW_UP):
+                return state, []
+            lang = state.language if state.language_locked else None
+            return replace(state, phase=Phase.TRANSCRIBING), [Transcribe(audio, lang)]
+        case UtteranceUnreadable(detail=detail):
+            if state.phase not in (Phase.LISTENING, Phase.FOLLOW_UP):
+                return state, []
+            t = Transcript("", None, 0.0, 0.0, SpeechStatus.UNREADABLE, detail)
+            return _transcribed(replace(state, transcript=t), t)
+        case Transcribed(transcript=t):
+            return _transcribed(state, t) if state.phase is Phase.TRANSCRIBING else (state, [])
+        case Answered(answer=a):
+            return _answered(state, a) if state.phase is Phase.ANSWERING else (state, [])
+        case DigitsPressed(digits=d):
+            return _digits(state, d)
+        case NoInput():
+            return _no_input(state)
+        case StageFailed():
+            return _failed(state)
+    return state, []
+
+
+# ---- helpers that build actions ------------------------------------------------------------------
+
+
+def spoken(state: CallState, language: str | None = None) -> str:
+    """Language the caller hears: theirs, or its documented fallback where no voice exists."""
+    lang = language or state.language
+    return state.config.voice_fallbacks.get(lang, lang)
+
+
+def _play(state: CallState, *items: Utterance | str, barge_in: bool = True) -> tuple[CallState, Play]:
+    lang = spoken(state)
+    resolved: list[Utterance] = []
+    if lang != state.language and not state.fallback_announced:
+        params = (("language", state.language), ("fallback_language", lang))
+        resolved.append(Prompt("no_voice_for_language", lang, params))
+        state = replace(state, fallback_announced=True)
+    for item in items:
+        resolved.append(Prompt(item, lang) if isinstance(item, str) else item)
+    play = Play(tuple(resolved), state.next_play_id, barge_in)
+    return replace(state, next_play_id=state.next_play_id + 1, playing=play.play_id), play
+
+
+def _start(state: CallState, event: CallStarted) -> Step:
+    language = event.language or state.config.default_language
+    state = replace(
+        state, call_id=event.call_id, phase=Phase.LISTENING, language=language,
+        language_locked=event.language is not None, office_open=event.office_open,
+    )
+    state, play = _play(state, "greeting", "multilingual_hint", "ask_question")
+    return state, [play, Listen()]
+
+
+def _transcribed(state: CallState, t: Transcript) -> Step:
+    if t.no_speech or not t.text.strip():
+        retries = state.retries + 1
+        back = Phase.FOLLOW_UP if state.turn else Phase.LISTENING
+        if retries > state.config.max_retries:
+            return _handover(replace(state, retries=0, phase=back))
+        key = "no_speech" if t.status is SpeechStatus.NO_SPEECH else "not_understood"
+        state, play = _play(replace(state, retries=retries, phase=back), key)
+        return state, [play, Listen()]
+    language = state.language
+    if not state.language_locked and t.language and t.language_probability >= state.config.language_confirm_below:
+        language = t.language
+    state = replace(state, phase=Phase.ANSWERING, transcript=t, language=language, retries=0)
+    return state, [FindAnswer(t.text, spoken(state))]
+
+
+def _answered(state: CallState, a: AnswerLike) -> Step:
+    turn = state.turn + 1
+    state = replace(state, turn=turn, phase=Phase.FOLLOW_UP)
+    record = RecordTurn(turn, state.transcript, a)
+    if a.handover:
+        state, actions = _handover(state)
+        return state, [record, *actions]
+    items: list[Utterance | str] = ["answer_intro", SpokenText(a.text, a.language)]
+    if a.legal_basis:
+        params = (("legal_basis", ", ".join(a.legal_basis)), ("as_of", a.as_of))
+        items.append(Prompt("legal_basis_intro", spoken(state), params))
+    if not state.disclaimer_given:
+        items.append("disclaimer")
+        state = replace(state, disclaimer_given=True)
+    if turn >= state.config.max_turns:
+        state, play = _play(state, *items)
+        state, rating = _ask_rating(state)
+        return state, [record, play, *rating]
+    items.append("another_question")
+    state, play = _play(state, *items)
+    return state, [record, play, Listen()]
+
+
+def _handover(state: CallState) -> Step:
+    state = replace(state, handovers=state.handovers + 1)
+    if state.office_open:
+        state, play = _play(replace(state, phase=Phase.TRANSFERRED), "unsure_handover", "transfer", barge_in=False)
+        return state, [play, Transfer()]
+    state, play = _play(replace(state, phase=Phase.FOLLOW_UP), "unsure_handover", "out_of_hours", "another_question")
+    return state, [play, Listen()]
+
+
+def _ask_rating(state: CallState) -> Step:
+    state, play = _play(replace(state, phase=Phase.RATING), "rating_request")
+    return state, [play, CollectDigits(max_digits=1)]
+
+
+def _goodbye(state: CallState, *first: str) -> Step:
+    state, play = _play(replace(state, phase=Phase.ENDED), *first, "goodbye", barge_in=False)
+    return state, [play, Hangup()]
+
+
+def _digits(state: CallState, digits: str) -> Step:
+    key = digits.strip()[:1]
+    if state.phase is Phase.RATING:
+        if key in {"1", "2", "3", "4", "5"}:
+            rating = int(key)
+            state, actions = _goodbye(replace(state, rating=rating), "rating_thanks")
+            return state, [StoreRating(rating), *actions]
+        return _rating_retry(state)
+    if state.phase not in (Phase.LISTENING, Phase.FOLLOW_UP):
+        return state, []
+    if key == "0":
+        return _handover(state)
+    if key == "#" and state.turn > 0:
+        return _ask_rating(state)
+    return state, []
+
+
+def _rating_retry(state: CallState) -> Step:
+    attempts = state.rating_attempts + 1
+    if attempts > 1:
+        return _goodbye(replace(state, rating_attempts=attempts))
+    state, play = _play(replace(state, rating_attempts=attempts), "rating_invalid")
+    return state, [play, CollectDigits(max_digits=1)]
+
+
+def _no_input(state: CallState) -> Step:
+    if state.phase is Phase.RATING:
+        return _rating_retry(state)
+    if state.phase is Phase.FOLLOW_UP:
+        return _ask_rating(state)
+    if state.phase is Phase.LISTENING:
+        retries = state.retries + 1
+        if retries > state.config.max_retries:
+            return _goodbye(state)
+        state, play = _play(replace(state, retries=retries), "no_speech")
+        return state, [play, Listen()]
+    return state, []
+
+
+def _failed(state: CallState) -> Step:
+    state, play = _play(state, "technical_fallback")
+    if state.turn == 0:
+        state, actions = _handover(state)
+        return state, [play, *actions]
+    state, rating = _ask_rating(state)
+    return state, [play, *rating]

@@ -1,0 +1,179 @@
+"""Events into and actions out of the call engine. Plain data: no transport, model or I/O types.
+
+Transports (Twilio webhooks, Media Streams, SIP, replay) translate their wire messages into these
+events and render the actions; the engine never sees a wire format. Streaming transports report
+``SpeechStarted`` as soon as their endpointer hears the caller, which is what barge-in needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from voice.domain import AnswerLike, AudioClip, Transcript
+
+# ---- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    call_id: str
+    language: str | None = None  # a transport may know it (e.g. a per-language phone number)
+    office_open: bool = True  # whether a person can take the call now (office profile hours)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """The endpointer heard the caller start speaking (barge-in during playback)."""
+
+
+@dataclass(frozen=True)
+class UtteranceFinished:
+    audio: AudioClip
+
+
+@dataclass(frozen=True)
+class UtteranceUnreadable:
+    """The transport got the caller's audio but could not decode it (or could not fetch it)."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
+class DigitsPressed:
+    digits: str
+
+
+@dataclass(frozen=True)
+class NoInput:
+    """The caller said and pressed nothing within the listening window."""
+
+
+@dataclass(frozen=True)
+class PlaybackFinished:
+    play_id: int
+
+
+@dataclass(frozen=True)
+class Transcribed:
+    transcript: Transcript
+
+
+@dataclass(frozen=True)
+class Answered:
+    answer: AnswerLike
+
+
+@dataclass(frozen=True)
+class StageFailed:
+    stage: str  # "asr", "retrieval", "tts", "storage"
+    error: str
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    reason: str = "hangup"
+
+
+Event = (
+    CallStarted | SpeechStarted | UtteranceFinished | UtteranceUnreadable | DigitsPressed | NoInput | PlaybackFinished
+    | Transcribed | Answered | StageFailed | CallEnded
+)
+
+# ---- actions ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A fixed phrase from ``prompts/phrases/<language>.yaml`` with its parameters."""
+
+    key: str
+    language: str
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SpokenText:
+    """Free text (an FAQ answer) already in ``language``."""
+
+    text: str
+    language: str
+
+
+Utterance = Prompt | SpokenText
+
+
+@dataclass(frozen=True)
+class Play:
+    items: tuple[Utterance, ...]
+    play_id: int
+    barge_in: bool = True  # caller speech may interrupt it
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    """Cut the current playback at once (barge-in)."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Open the microphone for one utterance; digits are accepted too."""
+
+    max_seconds: int = 20
+    digits: str = "0*#"  # keys that end listening early
+
+
+@dataclass(frozen=True)
+class CollectDigits:
+    max_digits: int = 1
+    timeout_s: int = 8
+
+
+@dataclass(frozen=True)
+class Transcribe:
+    audio: AudioClip
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class FindAnswer:
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Hand the call to a person (the transport dials the office's transfer number)."""
+
+
+@dataclass(frozen=True)
+class RecordTurn:
+    turn: int
+    transcript: Transcript | None
+    answer: AnswerLike | None
+
+
+@dataclass(frozen=True)
+class StoreRating:
+    rating: int
+
+
+@dataclass(frozen=True)
+class Hangup:
+    reason: str = "completed"
+
+
+Action = (
+    Play | StopPlayback | Listen | CollectDigits | Transcribe | FindAnswer | Transfer | RecordTurn
+    | StoreRating | Hangup
+)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    max_turns: int = 3
+    max_retries: int = 2  # not understood / no speech, per question
+    language_confirm_below: float = 0.6  # detected-language confidence that counts as unsure
+    default_language: str = "de"
+    # language -> language actually spoken (no voice for it: its documented fallback); filled in by
+    # the composition root from the synthesizer, see ``voice.languages.spoken_language``
+    voice_fallbacks: dict[str, str] = field(default_factory=dict)

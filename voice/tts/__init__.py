@@ -1,0 +1,1 @@
+"""Speech synthesis engines behind the ``Synthesizer`` port, and the audio cache."""

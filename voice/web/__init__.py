@@ -1,0 +1,1 @@
+"""HTTP adapters (Flask blueprints). Only these modules know HTTP and Twilio wire formats."""

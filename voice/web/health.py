@@ -1,0 +1,19 @@
+"""Liveness and readiness: ``/healthz``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    services = current_app.extensions["hotline"]
+    return jsonify(
+        status="ok",
+        asr=getattr(services.transcriber, "name", type(services.transcriber).__name__),
+        tts=services.synthesizer.name,
+        languages=sorted(services.phrases.by_language),
+    )
