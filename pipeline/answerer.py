@@ -37,9 +37,9 @@ class RetrievalOptions:
     office_profile: Path = Path("prompts/office.example.yaml")
     cache_dir: Path | None = Path("var/cache")
     top_k: int = 60
-    min_score: float = 0.86
-    min_margin: float = 0.01
-    min_oos_gap: float = 0.01
+    min_score: float = 0.87
+    min_margin: float = 0.005
+    min_oos_gap: float = 0.0
     threads: int = 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 from haystack import Document, component
@@ -76,7 +77,7 @@ class E5DocumentEmbedder:
                     continue
                 texts = [d.content or "" for d in group]
                 vectors = model.passage(texts) if as_passage else model.query(texts)
-                for doc, vec in zip(group, vectors, strict=True):
-                    doc.embedding = vec.tolist()
-                    out.append(doc)
+                out.extend(
+                    replace(doc, embedding=vec.tolist()) for doc, vec in zip(group, vectors, strict=True)
+                )
         return {"documents": out}

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+from dataclasses import replace
 import time
 from pathlib import Path
 
@@ -70,10 +71,9 @@ def build_document_store(
         log.info("index built in %.1fs", time.perf_counter() - started)
         if cache:
             _save_vectors(cache, vectors)
-    for doc, vec in zip(docs, vectors, strict=True):
-        doc.embedding = vec.tolist()
+    embedded_docs = [replace(doc, embedding=vec.tolist()) for doc, vec in zip(docs, vectors, strict=True)]
     store = InMemoryDocumentStore(embedding_similarity_function="cosine")
-    store.write_documents(docs)
+    store.write_documents(embedded_docs)
     return store
 
 

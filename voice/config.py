@@ -33,9 +33,9 @@ class Settings:
     whisper_vocabulary: bool = True
     tts_engine: str = "espeak"
     tts_rate_wpm: int = 150
-    gate_min_score: float = 0.86
-    gate_min_margin: float = 0.01
-    gate_min_oos_gap: float = 0.01
+    gate_min_score: float = 0.87
+    gate_min_margin: float = 0.005
+    gate_min_oos_gap: float = 0.0
     max_turns: int = 3
     language_confirm_below: float = 0.6
     host: str = "127.0.0.1"
