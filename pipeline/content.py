@@ -37,7 +37,7 @@ class Content:
         text = f"{float(value):.2f}"
         return text.replace(".", ",") if language in _DECIMAL_COMMA else text
 
-    def fill(self, text: str, language: str, **params: str) -> str:
+    def fill(self, text: str, language: str, /, **params: str) -> str:
         """Replace ``{office.X}``, ``{figure.Y}`` and ``{param}`` placeholders.
 
         Raises:

@@ -165,12 +165,14 @@ def _answered(state: CallState, a: AnswerLike) -> Step:
     return state, [record, play, Listen()]
 
 
-def _handover(state: CallState) -> Step:
+def _handover(state: CallState, first: str | None = "unsure_handover") -> Step:
+    """Offer a person: transfer during office hours, otherwise the contact channels. Never a dead end."""
     state = replace(state, handovers=state.handovers + 1)
+    lead = (first,) if first else ()
     if state.office_open:
-        state, play = _play(replace(state, phase=Phase.TRANSFERRED), "unsure_handover", "transfer", barge_in=False)
+        state, play = _play(replace(state, phase=Phase.TRANSFERRED), *lead, "transfer", barge_in=False)
         return state, [play, Transfer()]
-    state, play = _play(replace(state, phase=Phase.FOLLOW_UP), "unsure_handover", "out_of_hours", "another_question")
+    state, play = _play(replace(state, phase=Phase.FOLLOW_UP), *lead, "out_of_hours", "another_question")
     return state, [play, Listen()]
 
 
@@ -195,7 +197,7 @@ def _digits(state: CallState, digits: str) -> Step:
     if state.phase not in (Phase.LISTENING, Phase.FOLLOW_UP):
         return state, []
     if key == "0":
-        return _handover(state)
+        return _handover(state, first=None)
     if key == "#" and state.turn > 0:
         return _ask_rating(state)
     return state, []
@@ -224,9 +226,8 @@ def _no_input(state: CallState) -> Step:
 
 
 def _failed(state: CallState) -> Step:
-    state, play = _play(state, "technical_fallback")
     if state.turn == 0:
-        state, actions = _handover(state)
-        return state, [play, *actions]
+        return _handover(state, first="technical_fallback")
+    state, play = _play(state, "technical_fallback")
     state, rating = _ask_rating(state)
     return state, [play, *rating]

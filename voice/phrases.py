@@ -33,8 +33,9 @@ class Phrases:
         params = {k: self._param(k, v) for k, v in utterance.params}
         return self.content.fill(raw, utterance.language, **params)
 
-    def say(self, key: str, language: str, **params: str) -> str:
-        return self.text(Prompt(key, language, tuple(params.items())))
+    def say(self, key: str, in_language: str, **params: str) -> str:
+        """The prompt ``key`` in ``in_language`` (params named ``language`` take a language code)."""
+        return self.text(Prompt(key, in_language, tuple(params.items())))
 
     def _param(self, key: str, value: str) -> str:
         if key in _LANGUAGE_PARAMS and value in self.by_language:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from voice.config import Settings
 from voice.engine_types import EngineConfig
-from voice.languages import LANGUAGES, spoken_language
+from voice.languages import DEFAULT_LANGUAGE, LANGUAGES, spoken_language
 from voice.phrases import Phrases
 from voice.ports import Answerer, Transcriber
 from voice.tts.cache import CachedSynthesizer
@@ -30,7 +30,10 @@ class Services:
         """Languages without a voice, mapped to the language spoken instead (documented rule)."""
         out = {}
         for code in LANGUAGES:
-            spoken, fell_back = spoken_language(code, self.synthesizer.has_voice)
+            try:
+                spoken, fell_back = spoken_language(code, self.synthesizer.has_voice)
+            except LookupError:  # neither a voice nor a fallback voice: the office language
+                spoken, fell_back = DEFAULT_LANGUAGE, True
             if fell_back:
                 out[code] = spoken
         return out

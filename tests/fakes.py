@@ -1,0 +1,79 @@
+"""Fake engines that satisfy the stage Protocols, for unit tests (no models, microseconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.result import FaqAnswer
+from voice.domain import AudioClip, Speech, SpeechStatus, Transcript
+from voice.ports import NoVoiceError
+
+
+class FakeTranscriber:
+    name = "fake-asr"
+
+    def __init__(self, *results: Transcript) -> None:
+        self.results = list(results)
+        self.calls: list[AudioClip] = []
+
+    def warm_up(self) -> None:
+        pass
+
+    def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        self.calls.append(audio)
+        return self.results.pop(0)
+
+
+def said(text: str, language: str = "de", probability: float = 0.95) -> Transcript:
+    return Transcript(text, language, probability, 3.0, SpeechStatus.OK)
+
+
+SILENCE = Transcript("", None, 0.0, 3.0, SpeechStatus.NO_SPEECH, "silence")
+
+
+@dataclass
+class FakeAnswerer:
+    """Answers one known question per topic; anything else is handed over."""
+
+    topics: dict[str, str] = field(default_factory=lambda: {"verlängern": "aufenthaltserlaubnis-verlaengern"})
+    calls: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def warm_up(self) -> None:
+        pass
+
+    def answer(self, text: str, language: str | None = None) -> FaqAnswer:
+        self.calls.append((text, language))
+        lang = language or "de"
+        for word, topic in self.topics.items():
+            if word in text:
+                return FaqAnswer(topic, False, lang, f"Antwort zu {topic}", ["§ 81 AufenthG"], "2026-11-01", 0.95)
+        return FaqAnswer(None, True, lang, "", [], "", 0.5, reason="low similarity")
+
+
+class FakeSynthesizer:
+    name = "fake-tts"
+    version = "1"
+
+    def __init__(self, voices: tuple[str, ...] = ("de", "en", "fa", "ar", "tr")) -> None:
+        self.voices = voices
+        self.calls: list[tuple[str, str]] = []
+
+    def warm_up(self) -> None:
+        pass
+
+    def has_voice(self, language: str) -> bool:
+        return language in self.voices
+
+    def synthesize(self, text: str, language: str) -> Speech:
+        if language not in self.voices:
+            raise NoVoiceError(language)
+        self.calls.append((text, language))
+        samples = (0.1 * np.sin(np.arange(800) / 5.0)).astype(np.float32)
+        return Speech(AudioClip(samples, 8000), language, language, self.name)
+
+
+def tone(seconds: float = 1.0, rate: int = 16000) -> AudioClip:
+    t = np.arange(int(seconds * rate)) / rate
+    return AudioClip((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
