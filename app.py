@@ -1,6 +1,6 @@
 """Composition root of the hotline: builds the engines, the web app and the command line.
 
-    python app.py serve | ask | transcribe | answer-audio | prerender | eval | validate   (--help on each)
+python app.py serve | ask | transcribe | answer-audio | prerender | eval | validate   (--help on each)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def create_services(settings: Settings) -> Services:
     """Construct the real engines (cheap: models load in ``Services.warm_up``)."""
     from pipeline.answerer import FaqAnswerer, RetrievalOptions
     from pipeline.content import load_content
-    from voice.asr.whisper import WhisperOptions, WhisperTranscriber
+    from voice.asr.whisper import DEFAULT_VOCABULARY, WhisperOptions, WhisperTranscriber
     from voice.languages import LANGUAGES
     from voice.phrases import load_phrases
     from voice.tts.cache import CachedSynthesizer
@@ -38,7 +38,7 @@ def create_services(settings: Settings) -> Services:
             cpu_threads=settings.whisper_threads,
             beam_size=settings.whisper_beam_size,
             max_new_tokens=settings.whisper_max_new_tokens,
-            **({} if settings.whisper_vocabulary else {"vocabulary": ""}),
+            vocabulary=DEFAULT_VOCABULARY if settings.whisper_vocabulary else "",
         ),
         model_dir=settings.model_dir,
     )

@@ -36,7 +36,9 @@ def candidates_for(answerer: FaqAnswerer, items: list[dict[str, Any]]) -> list[l
     return out
 
 
-def score(gate: SafetyGate, items: list[dict[str, Any]], cands: list[Any], known: set[str]) -> tuple[float, float, float]:
+def score(
+    gate: SafetyGate, items: list[dict[str, Any]], cands: list[Any], known: set[str]
+) -> tuple[float, float, float]:
     correct = wrong = handover = n_in = 0
     for item, cand in zip(items, cands, strict=True):
         d = gate.decide(cand)

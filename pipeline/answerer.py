@@ -95,7 +95,9 @@ class FaqAnswerer:
             self.pipeline = pipe
             log.info(
                 "FAQ pipeline ready: %d entries, %d documents, %.2fs",
-                len(kb.entries), store.count_documents(), time.perf_counter() - started,
+                len(kb.entries),
+                store.count_documents(),
+                time.perf_counter() - started,
             )
 
     def answer(self, text: str, language: str | None = None) -> FaqAnswer:

@@ -1,7 +1,7 @@
 """Single-purpose Haystack components of the FAQ query pipeline.
 
-    text ─► E5TextEmbedder ─► InMemoryEmbeddingRetriever ─► TopicScorer ─► SafetyGate ─► AnswerComposer
-                                                               └─ guessed language ───────────┘
+text ─► E5TextEmbedder ─► InMemoryEmbeddingRetriever ─► TopicScorer ─► SafetyGate ─► AnswerComposer
+                                                           └─ guessed language ───────────┘
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class TopicScorer:
         for doc in documents:
             key = (str(doc.meta.get("topic")), str(doc.meta.get("kind")))
             best[key] = max(best.get(key, 0.0), float(doc.score or 0.0))
-        candidates = sorted(
+        candidates: list[dict[str, Any]] = sorted(
             ({"topic": t, "score": self._combine(best, t)} for t in {t for t, _ in best}),
             key=lambda c: -c["score"],
         )
@@ -78,9 +78,9 @@ class SafetyGate:
             return _decision(None, 0.0, 0.0, "nothing retrieved", candidates)
         top = candidates[0]
         topics = [c for c in candidates if c["topic"] != OUT_OF_SCOPE]
-        oos = next((c["score"] for c in candidates if c["topic"] == OUT_OF_SCOPE), 0.0)
-        best = topics[0] if topics else {"topic": None, "score": 0.0}
-        runner_up = topics[1]["score"] if len(topics) > 1 else 0.0
+        oos: float = next((c["score"] for c in candidates if c["topic"] == OUT_OF_SCOPE), 0.0)
+        best: dict[str, Any] = topics[0] if topics else {"topic": None, "score": 0.0}
+        runner_up: float = topics[1]["score"] if len(topics) > 1 else 0.0
         margin = best["score"] - runner_up
         if top["topic"] == OUT_OF_SCOPE:
             reason = "closest to an out-of-scope example"
@@ -125,9 +125,7 @@ class AnswerComposer:
             self._content = load_content(Path(self.office_profile), root / "figures.yaml")
 
     @component.output_types(answer=FaqAnswer)
-    def run(
-        self, decision: dict[str, Any], guessed_language: str, language: str | None = None
-    ) -> dict[str, Any]:
+    def run(self, decision: dict[str, Any], guessed_language: str, language: str | None = None) -> dict[str, Any]:
         self.warm_up()
         assert self._kb is not None and self._content is not None
         lang = language or guessed_language
@@ -144,7 +142,14 @@ class AnswerComposer:
         written = self._content.fill(entry.written.get(lang, entry.written.get("de", "")), lang)
         return {
             "answer": FaqAnswer(
-                entry.id, False, lang, text, list(entry.legal_basis), entry.as_of,
-                reviewed=entry.reviewed.get(lang, False), written=written, **common,
+                entry.id,
+                False,
+                lang,
+                text,
+                list(entry.legal_basis),
+                entry.as_of,
+                reviewed=entry.reviewed.get(lang, False),
+                written=written,
+                **common,
             )
         }

@@ -77,7 +77,5 @@ class E5DocumentEmbedder:
                     continue
                 texts = [d.content or "" for d in group]
                 vectors = model.passage(texts) if as_passage else model.query(texts)
-                out.extend(
-                    replace(doc, embedding=vec.tolist()) for doc, vec in zip(group, vectors, strict=True)
-                )
+                out.extend(replace(doc, embedding=vec.tolist()) for doc, vec in zip(group, vectors, strict=True))
         return {"documents": out}

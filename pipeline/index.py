@@ -13,8 +13,8 @@ import logging
 import os
 import re
 import tempfile
-from dataclasses import replace
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,16 +35,14 @@ def kb_documents(kb: KnowledgeBase) -> list[Document]:
     for entry in sorted(kb.entries.values(), key=lambda e: e.id):
         for lang, questions in sorted(entry.questions.items()):
             docs.extend(
-                Document(content=q, meta={"topic": entry.id, "lang": lang, "kind": "question"})
-                for q in questions
+                Document(content=q, meta={"topic": entry.id, "lang": lang, "kind": "question"}) for q in questions
             )
         for lang, text in sorted(entry.answers.items()):
             plain = _PLACEHOLDER.sub("", text)
             docs.append(Document(content=plain, meta={"topic": entry.id, "lang": lang, "kind": "answer"}))
     for lang, questions in sorted(kb.out_of_scope.items()):
         docs.extend(
-            Document(content=q, meta={"topic": OUT_OF_SCOPE, "lang": lang, "kind": "question"})
-            for q in questions
+            Document(content=q, meta={"topic": OUT_OF_SCOPE, "lang": lang, "kind": "question"}) for q in questions
         )
     return docs
 

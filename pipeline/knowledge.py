@@ -18,8 +18,17 @@ import yaml
 from pipeline.content import Content
 
 CATEGORIES = (
-    "procedure", "permanent", "work", "study", "family", "naturalisation", "visa", "asylum", "eu",
-    "integration", "hotline",
+    "procedure",
+    "permanent",
+    "work",
+    "study",
+    "family",
+    "naturalisation",
+    "visa",
+    "asylum",
+    "eu",
+    "integration",
+    "hotline",
 )
 MIN_QUESTIONS_DE = 6
 MIN_QUESTIONS_OTHER = 2
@@ -127,8 +136,15 @@ def _parse_entry(
     questions = _questions(where, raw.get("questions"), languages, problems)
     written = {str(k): str(v) for k, v in (raw.get("written") or {}).items()}
     return Entry(
-        entry_id, category, tuple(str(b) for b in basis), str(as_of), answers, reviewed, written,
-        questions, path,
+        entry_id,
+        category,
+        tuple(str(b) for b in basis),
+        str(as_of),
+        answers,
+        reviewed,
+        written,
+        questions,
+        path,
     )
 
 
@@ -148,9 +164,7 @@ def _answers(
     return answers, reviewed
 
 
-def _questions(
-    where: str, raw: Any, languages: tuple[str, ...], problems: list[str]
-) -> dict[str, tuple[str, ...]]:
+def _questions(where: str, raw: Any, languages: tuple[str, ...], problems: list[str]) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     raw = raw if isinstance(raw, dict) else {}
     for lang in languages:

@@ -87,12 +87,20 @@ def cmd_ask(args: Any, settings: Any) -> int:
     answer = services.answerer.answer(args.text, language)
     text = answer.text or services.phrases.say("unsure_handover", answer.language)
     if args.json:
-        _emit({
-            "language": answer.language, "topic": answer.topic, "handover": answer.handover,
-            "answer": text, "legal_basis": answer.legal_basis, "as_of": answer.as_of,
-            "score": answer.score, "margin": answer.margin, "reason": answer.reason,
-            "reviewed": answer.reviewed,
-        })
+        _emit(
+            {
+                "language": answer.language,
+                "topic": answer.topic,
+                "handover": answer.handover,
+                "answer": text,
+                "legal_basis": answer.legal_basis,
+                "as_of": answer.as_of,
+                "score": answer.score,
+                "margin": answer.margin,
+                "reason": answer.reason,
+                "reviewed": answer.reviewed,
+            }
+        )
         return EXIT_OK
     print(f"[{answer.language}] topic: {answer.topic or '-'} (score {answer.score:.3f}; {answer.reason})")
     print(text)
@@ -119,11 +127,18 @@ def cmd_transcribe(args: Any, settings: Any) -> int:
     transcriber = WhisperTranscriber(WhisperOptions(model=settings.whisper_model), settings.model_dir)
     t = transcriber.transcribe(clip, None if args.lang == "auto" else args.lang)
     if args.json:
-        _emit({
-            "text": t.text, "language": t.language, "language_probability": round(t.language_probability, 3),
-            "duration_s": round(t.duration_s, 2), "no_speech": t.no_speech, "asr_ms": t.asr_ms,
-            "status": t.status.value, "detail": t.detail,
-        })
+        _emit(
+            {
+                "text": t.text,
+                "language": t.language,
+                "language_probability": round(t.language_probability, 3),
+                "duration_s": round(t.duration_s, 2),
+                "no_speech": t.no_speech,
+                "asr_ms": t.asr_ms,
+                "status": t.status.value,
+                "detail": t.detail,
+            }
+        )
     elif t.no_speech:
         print(f"no speech: {t.detail}", file=sys.stderr)
     else:
@@ -217,6 +232,11 @@ def cmd_serve(args: Any, settings: Any) -> int:
 
 
 _HANDLERS = {
-    "serve": cmd_serve, "ask": cmd_ask, "transcribe": cmd_transcribe, "answer-audio": cmd_answer_audio,
-    "prerender": cmd_prerender, "eval": cmd_eval, "validate": cmd_validate,
+    "serve": cmd_serve,
+    "ask": cmd_ask,
+    "transcribe": cmd_transcribe,
+    "answer-audio": cmd_answer_audio,
+    "prerender": cmd_prerender,
+    "eval": cmd_eval,
+    "validate": cmd_validate,
 }

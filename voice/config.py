@@ -81,8 +81,8 @@ class Settings:
     def problems(self) -> list[str]:
         """Semantic checks of the values."""
         out = []
-        if self.tts_engine not in ("espeak", "coqui"):
-            out.append(f"HOTLINE_TTS_ENGINE={self.tts_engine!r}: expected 'espeak' or 'coqui'")
+        if self.tts_engine not in ("espeak",):
+            out.append(f"HOTLINE_TTS_ENGINE={self.tts_engine!r}: expected 'espeak' (the offline engine)")
         if not (self.prompts_dir / "faq").is_dir():
             out.append(f"HOTLINE_PROMPTS_DIR={str(self.prompts_dir)!r}: no faq/ folder there")
         if not self.office_profile.is_file():

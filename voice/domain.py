@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
@@ -24,7 +24,7 @@ class AudioClip:
         return len(self.samples) / float(self.sample_rate) if self.sample_rate else 0.0
 
 
-class SpeechStatus(str, Enum):
+class SpeechStatus(StrEnum):
     """Outcome of speech recognition on one utterance."""
 
     OK = "ok"
@@ -77,6 +77,10 @@ class AnswerLike(Protocol):
     def as_of(self) -> str: ...
     @property
     def score(self) -> float: ...
+    @property
+    def margin(self) -> float: ...
+    @property
+    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True)

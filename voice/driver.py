@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from voice.domain import AnswerLike, Transcript
 from voice.engine import CallState, step
 from voice.engine_types import (
-    Action, Answered, Event, FindAnswer, Play, RecordTurn, StageFailed, Transcribe, Transcribed,
+    Action,
+    Answered,
+    Event,
+    FindAnswer,
+    Play,
+    RecordTurn,
+    StageFailed,
+    Transcribe,
+    Transcribed,
 )
 from voice.services import Services
 from voice.tts.cache import RenderedAudio
@@ -65,12 +73,16 @@ class LocalDriver:
 
     def _execute(self, action: Action) -> Event | None:
         if isinstance(action, Transcribe):
-            event = self._timed("asr", lambda: Transcribed(self.services.transcriber.transcribe(action.audio, action.language)))
+            event = self._timed(
+                "asr", lambda: Transcribed(self.services.transcriber.transcribe(action.audio, action.language))
+            )
             if isinstance(event, Transcribed):
                 self.last_transcript = event.transcript
             return event
         if isinstance(action, FindAnswer):
-            return self._timed("retrieval", lambda: Answered(self.services.answerer.answer(action.text, action.language)))
+            return self._timed(
+                "retrieval", lambda: Answered(self.services.answerer.answer(action.text, action.language))
+            )
         if isinstance(action, Play):
             started = time.perf_counter()
             self.plays.append((action, [self._render(item) for item in action.items]))
@@ -80,7 +92,7 @@ class LocalDriver:
             self._timings = {}
         return None
 
-    def _timed(self, stage: str, work: "Callable[[], Event]") -> Event:
+    def _timed(self, stage: str, work: Callable[[], Event]) -> Event:
         started = time.perf_counter()
         try:
             return work()

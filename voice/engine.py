@@ -9,18 +9,41 @@ reading audio meanwhile and a replay runs exactly the live logic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 from voice.domain import AnswerLike, SpeechStatus, Transcript
 from voice.engine_types import (
-    Action, Answered, CallEnded, CallStarted, CollectDigits, DigitsPressed, EngineConfig, Event,
-    FindAnswer, Hangup, Listen, NoInput, Play, PlaybackFinished, Prompt, RecordTurn, SpeechStarted,
-    SpokenText, StageFailed, StopPlayback, StoreRating, Transcribe, Transcribed, Transfer,
-    UtteranceFinished, UtteranceUnreadable, Utterance,
+    Action,
+    Answered,
+    CallEnded,
+    CallStarted,
+    CollectDigits,
+    DigitsPressed,
+    EngineConfig,
+    Event,
+    FindAnswer,
+    Hangup,
+    Listen,
+    NoInput,
+    Play,
+    PlaybackFinished,
+    Prompt,
+    RecordTurn,
+    SpeechStarted,
+    SpokenText,
+    StageFailed,
+    StopPlayback,
+    StoreRating,
+    Transcribe,
+    Transcribed,
+    Transfer,
+    Utterance,
+    UtteranceFinished,
+    UtteranceUnreadable,
 )
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     IDLE = "idle"
     LISTENING = "listening"  # waiting for a question
     TRANSCRIBING = "transcribing"
@@ -119,8 +142,12 @@ def _play(state: CallState, *items: Utterance | str, barge_in: bool = True) -> t
 def _start(state: CallState, event: CallStarted) -> Step:
     language = event.language or state.config.default_language
     state = replace(
-        state, call_id=event.call_id, phase=Phase.LISTENING, language=language,
-        language_locked=event.language is not None, office_open=event.office_open,
+        state,
+        call_id=event.call_id,
+        phase=Phase.LISTENING,
+        language=language,
+        language_locked=event.language is not None,
+        office_open=event.office_open,
     )
     state, play = _play(state, "greeting", "multilingual_hint", "ask_question")
     return state, [play, Listen()]

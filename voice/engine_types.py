@@ -75,8 +75,17 @@ class CallEnded:
 
 
 Event = (
-    CallStarted | SpeechStarted | UtteranceFinished | UtteranceUnreadable | DigitsPressed | NoInput | PlaybackFinished
-    | Transcribed | Answered | StageFailed | CallEnded
+    CallStarted
+    | SpeechStarted
+    | UtteranceFinished
+    | UtteranceUnreadable
+    | DigitsPressed
+    | NoInput
+    | PlaybackFinished
+    | Transcribed
+    | Answered
+    | StageFailed
+    | CallEnded
 )
 
 # ---- actions ------------------------------------------------------------------------------------
@@ -163,8 +172,16 @@ class Hangup:
 
 
 Action = (
-    Play | StopPlayback | Listen | CollectDigits | Transcribe | FindAnswer | Transfer | RecordTurn
-    | StoreRating | Hangup
+    Play
+    | StopPlayback
+    | Listen
+    | CollectDigits
+    | Transcribe
+    | FindAnswer
+    | Transfer
+    | RecordTurn
+    | StoreRating
+    | Hangup
 )
 
 

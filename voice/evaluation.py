@@ -42,11 +42,19 @@ def evaluate(answerer: Answerer, items: list[dict[str, Any]]) -> dict[str, Any]:
         expected = item.get("topic")
         answer = answerer.answer(str(item["text"]), str(item["lang"]))
         topic = None if answer.handover else answer.topic
-        rows.append({
-            "lang": item["lang"], "text": item["text"], "expected": expected,
-            "in_scope": expected in known, "topic": topic, "handover": answer.handover,
-            "score": answer.score, "margin": answer.margin, "reason": answer.reason,
-        })
+        rows.append(
+            {
+                "lang": item["lang"],
+                "text": item["text"],
+                "expected": expected,
+                "in_scope": expected in known,
+                "topic": topic,
+                "handover": answer.handover,
+                "score": answer.score,
+                "margin": answer.margin,
+                "reason": answer.reason,
+            }
+        )
     by_lang: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_lang[row["lang"]].append(row)
@@ -86,7 +94,9 @@ def _ratio(a: int, b: int) -> float | None:
 
 def format_report(report: dict[str, Any]) -> str:
     """A plain-text table: one row per language and the overall row."""
-    header = f"{'lang':<8}{'n':>5}{'in-scope':>10}{'top-1 acc':>11}{'wrong ans':>11}{'hand-over':>11}{'OOS answered':>14}"
+    header = (
+        f"{'lang':<8}{'n':>5}{'in-scope':>10}{'top-1 acc':>11}{'wrong ans':>11}{'hand-over':>11}{'OOS answered':>14}"
+    )
     lines = [header, "-" * len(header)]
     rows = [*report["summary"]["per_language"].items(), ("overall", report["summary"]["overall"])]
     for lang, r in rows:

@@ -54,8 +54,6 @@ def alaw_decode(data: bytes) -> npt.NDArray[np.float32]:
     sign = a & 0x80
     exponent = (a >> 4) & 0x07
     mantissa = a & 0x0F
-    mag = np.where(
-        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
-    )
+    mag = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0))
     pcm = np.where(sign != 0, mag, -mag)
     return (pcm / 32768.0).astype(np.float32)

@@ -27,7 +27,9 @@ def main() -> int:
         return 1
     print(f"Whisper base model ready in {path}", file=sys.stderr)
     FaqAnswerer(
-        RetrievalOptions(prompts_dir=settings.prompts_dir, office_profile=settings.office_profile, cache_dir=settings.cache_dir)
+        RetrievalOptions(
+            prompts_dir=settings.prompts_dir, office_profile=settings.office_profile, cache_dir=settings.cache_dir
+        )
     ).warm_up()
     print("FAQ index ready", file=sys.stderr)
     return 0

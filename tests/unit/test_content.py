@@ -10,7 +10,7 @@ import yaml
 
 from pipeline.content import load_content
 from pipeline.knowledge import KnowledgeBaseError, lint, load_knowledge_base
-from tests.fakes import FakeAnswerer, FakeSynthesizer, FakeTranscriber, SILENCE, said, tone
+from tests.fakes import SILENCE, FakeAnswerer, FakeSynthesizer, FakeTranscriber, said, tone
 from voice.config import Settings
 from voice.driver import LocalDriver
 from voice.engine_types import CallStarted, UtteranceFinished

@@ -4,20 +4,42 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.result import FaqAnswer
 from tests.fakes import SILENCE, said, tone
 from voice.domain import SpeechStatus, Transcript
 from voice.engine import CallState, Phase, step
 from voice.engine_types import (
-    Answered, CallEnded, CallStarted, CollectDigits, DigitsPressed, EngineConfig, FindAnswer, Hangup,
-    Listen, NoInput, Play, PlaybackFinished, Prompt, RecordTurn, SpeechStarted, SpokenText,
-    StageFailed, StopPlayback, StoreRating, Transcribe, Transcribed, Transfer, UtteranceFinished,
+    Answered,
+    CallEnded,
+    CallStarted,
+    CollectDigits,
+    DigitsPressed,
+    EngineConfig,
+    FindAnswer,
+    Hangup,
+    Listen,
+    NoInput,
+    Play,
+    PlaybackFinished,
+    Prompt,
+    RecordTurn,
+    SpeechStarted,
+    SpokenText,
+    StageFailed,
+    StopPlayback,
+    StoreRating,
+    Transcribe,
+    Transcribed,
+    Transfer,
+    UtteranceFinished,
     UtteranceUnreadable,
 )
-from pipeline.result import FaqAnswer
 
 pytestmark = pytest.mark.unit
 
-ANSWER = FaqAnswer("aufenthaltserlaubnis-verlaengern", False, "de", "Stellen Sie den Antrag.", ["§ 81 AufenthG"], "2026-11-01", 0.93)
+ANSWER = FaqAnswer(
+    "aufenthaltserlaubnis-verlaengern", False, "de", "Stellen Sie den Antrag.", ["§ 81 AufenthG"], "2026-11-01", 0.93
+)
 HANDOVER = FaqAnswer(None, True, "de", "", [], "", 0.7)
 
 
@@ -121,7 +143,9 @@ def test_rating_flow_stores_valid_digit_and_says_goodbye():
 @pytest.mark.parametrize("garbage", ["9", "*", "", "abc", "0"])
 def test_invalid_rating_gets_one_reprompt_then_goodbye(garbage):
     state = started()
-    state, _ = run(state, UtteranceFinished(tone()), Transcribed(said("verlängern")), Answered(ANSWER), DigitsPressed("#"))
+    state, _ = run(
+        state, UtteranceFinished(tone()), Transcribed(said("verlängern")), Answered(ANSWER), DigitsPressed("#")
+    )
     state, actions = step(state, DigitsPressed(garbage))
     assert keys(actions[0]) == ["rating_invalid"]
     state, actions = step(state, DigitsPressed(garbage))

@@ -47,8 +47,12 @@ def test_voice_fallback_rule():
 
 
 def test_settings_from_env_and_all_problems_at_once():
-    env = {"HOTLINE_PROMPTS_DIR": str(ROOT / "prompts"), "HOTLINE_OFFICE_PROFILE": str(ROOT / "prompts/office.example.yaml"),
-           "HOTLINE_MAX_TURNS": "5", "HOTLINE_WHISPER_VOCABULARY": "off"}
+    env = {
+        "HOTLINE_PROMPTS_DIR": str(ROOT / "prompts"),
+        "HOTLINE_OFFICE_PROFILE": str(ROOT / "prompts/office.example.yaml"),
+        "HOTLINE_MAX_TURNS": "5",
+        "HOTLINE_WHISPER_VOCABULARY": "off",
+    }
     s = Settings.from_env(env)
     assert s.max_turns == 5 and s.whisper_vocabulary is False
     bad = {**env, "HOTLINE_MAX_TURNS": "many", "HOTLINE_TTS_ENGINE": "robot", "HOTLINE_PORT": "x"}

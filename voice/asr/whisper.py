@@ -9,6 +9,7 @@ languages) and greedy decoding at temperature 0 with a token cap. The default te
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ class WhisperOptions:
         model: ``base`` (bundled, multilingual), any faster-whisper model name, or a local directory.
         device: ``cpu``, ``cuda`` or ``auto``.
         compute_type: CTranslate2 compute type, ``int8`` on CPU.
-        cpu_threads: Threads per transcription; 0 lets CTranslate2 decide.
+        cpu_threads: Threads per transcription; 0 means one per core, at most 4.
         beam_size: 1 (greedy) measured as accurate as 5 on short turns, and faster.
         max_new_tokens: Cap on generated tokens per 30 s window; bounds latency on garbage input.
         vocabulary: Domain words given to the decoder as a prompt; empty disables it.
@@ -89,7 +90,7 @@ class WhisperTranscriber:
                 path,
                 device=self.options.device,
                 compute_type=self.options.compute_type,
-                cpu_threads=self.options.cpu_threads,
+                cpu_threads=self.options.cpu_threads or min(4, os.cpu_count() or 1),
             )
             log.info("whisper model %s loaded in %.2fs", self.options.model, time.perf_counter() - started)
 
@@ -101,9 +102,7 @@ class WhisperTranscriber:
         duration = audio.duration_s
 
         def empty(detail: str, speech_s: float = 0.0) -> Transcript:
-            return Transcript(
-                "", None, 0.0, duration, SpeechStatus.NO_SPEECH, detail, _ms(started), speech_s
-            )
+            return Transcript("", None, 0.0, duration, SpeechStatus.NO_SPEECH, detail, _ms(started), speech_s)
 
         if duration < 0.25:
             return empty(f"too short ({duration:.2f} s) to hold a question")
@@ -121,9 +120,7 @@ class WhisperTranscriber:
     def _voiced(self, samples: FloatArray) -> FloatArray:
         from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
 
-        vad = VadOptions(
-            threshold=self.options.vad_threshold, min_silence_duration_ms=500, speech_pad_ms=200
-        )
+        vad = VadOptions(threshold=self.options.vad_threshold, min_silence_duration_ms=500, speech_pad_ms=200)
         stamps = get_speech_timestamps(samples, vad)
         if not stamps:
             return np.zeros(0, dtype=np.float32)
@@ -146,9 +143,7 @@ class WhisperTranscriber:
             encoded = model.encode(features)
             if tokenizer is None:
                 lang, prob, whisper_code = self._language(encoded, language)
-                tokenizer = Tokenizer(
-                    model.hf_tokenizer, True, task="transcribe", language=whisper_code
-                )
+                tokenizer = Tokenizer(model.hf_tokenizer, True, task="transcribe", language=whisper_code)
             piece = self._generate(encoded, tokenizer)
             if piece:
                 texts.append(piece)
@@ -179,9 +174,7 @@ class WhisperTranscriber:
         from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
         opts = self.options
-        prompt = self._model.get_prompt(
-            tokenizer, [], without_timestamps=True, hotwords=opts.vocabulary or None
-        )
+        prompt = self._model.get_prompt(tokenizer, [], without_timestamps=True, hotwords=opts.vocabulary or None)
         result = self._model.model.generate(
             encoded,
             [prompt],

@@ -1,4 +1,8 @@
-"""Choosing the speech engine from the settings (Coqui is optional and imported lazily)."""
+"""Choosing the speech engine from the settings.
+
+Only eSpeak NG ships offline; a production engine is one more module implementing the ``Synthesizer``
+port, selected here by ``HOTLINE_TTS_ENGINE`` and imported lazily so the default install stays small.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,6 @@ from voice.ports import Synthesizer
 
 
 def make_synthesizer(settings: Settings) -> Synthesizer:
-    if settings.tts_engine == "coqui":
-        raise NotImplementedError(
-            "HOTLINE_TTS_ENGINE=coqui: production Coqui voices are not wired in yet; use 'espeak'"
-        )
     from voice.tts.espeak import EspeakSynthesizer
 
     return EspeakSynthesizer(rate_wpm=settings.tts_rate_wpm)

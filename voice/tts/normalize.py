@@ -43,7 +43,16 @@ _LAWS = {
     "DSGVO": "Datenschutz-Grundverordnung",
     "BQFG": "Berufsqualifikationsfeststellungsgesetz",
 }
-_GERMAN_ABBREV = {"Abs.": "Absatz", "Nr.": "Nummer", "S.": "Satz", "z. B.": "zum Beispiel", "ggf.": "gegebenenfalls", "bzw.": "beziehungsweise", "usw.": "und so weiter", "ca.": "circa"}
+_GERMAN_ABBREV = {
+    "Abs.": "Absatz",
+    "Nr.": "Nummer",
+    "S.": "Satz",
+    "z. B.": "zum Beispiel",
+    "ggf.": "gegebenenfalls",
+    "bzw.": "beziehungsweise",
+    "usw.": "und so weiter",
+    "ca.": "circa",
+}
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _URL = re.compile(r"\b(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:de|eu|com|org|net|example)(?:/[\w./-]*)?")

