@@ -119,12 +119,13 @@ def _load(path: Path, channel: int) -> Any:
 
 
 def cmd_transcribe(args: Any, settings: Any) -> int:
-    from voice.asr.whisper import WhisperOptions, WhisperTranscriber
-
     clip = _load(args.file, args.channel)
     if isinstance(clip, Exception):
-        return _unreadable(args, str(clip))
-    transcriber = WhisperTranscriber(WhisperOptions(model=settings.whisper_model), settings.model_dir)
+        if args.json:
+            _emit({"error": "unreadable_audio", "detail": str(clip), "no_speech": True, "text": ""})
+        print(f"unreadable audio: {clip}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    transcriber = _services(settings).transcriber
     t = transcriber.transcribe(clip, None if args.lang == "auto" else args.lang)
     if args.json:
         _emit(
@@ -146,21 +147,15 @@ def cmd_transcribe(args: Any, settings: Any) -> int:
     return EXIT_NO_SPEECH if t.no_speech else EXIT_OK
 
 
-def _unreadable(args: Any, message: str) -> int:
-    if args.json:
-        _emit({"error": "unreadable_audio", "detail": message, "no_speech": True, "text": ""})
-    print(f"unreadable audio: {message}", file=sys.stderr)
-    return EXIT_UNREADABLE
-
-
 def cmd_answer_audio(args: Any, settings: Any) -> int:
     from voice.turn import run_single_turn, write_heard
 
     clip = _load(args.file, args.channel)
     services = _services(settings)
     if isinstance(clip, Exception):
+        print(f"unreadable audio: {clip}", file=sys.stderr)
         result = run_single_turn(services, None)
-        code = _unreadable(args, str(clip)) if not args.json else EXIT_UNREADABLE
+        code = EXIT_UNREADABLE
     else:
         result = run_single_turn(services, clip)
         code = EXIT_NO_SPEECH if result.no_speech else EXIT_OK

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from voice.domain import AnswerLike, Transcript
@@ -22,6 +23,7 @@ from voice.engine_types import (
     StageFailed,
     Transcribe,
     Transcribed,
+    Utterance,
 )
 from voice.services import Services
 from voice.tts.cache import RenderedAudio
@@ -102,10 +104,7 @@ class LocalDriver:
         finally:
             self._timings[stage] = _ms(started)
 
-    def _render(self, item: object) -> PlayedItem:
-        from voice.engine_types import Prompt, SpokenText
-
-        assert isinstance(item, (Prompt, SpokenText))
+    def _render(self, item: Utterance) -> PlayedItem:
         text = self.services.phrases.text(item)
         audio = None
         if self.audio_format is not None:
@@ -115,6 +114,3 @@ class LocalDriver:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 1)
-
-
-from collections.abc import Callable  # noqa: E402  (used in a string annotation above)

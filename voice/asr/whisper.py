@@ -20,7 +20,7 @@ import numpy as np
 
 from voice.audio import WHISPER_RATE, to_whisper
 from voice.domain import AudioClip, FloatArray, SpeechStatus, Transcript
-from voice.languages import LANGUAGES, get_language, whisper_to_hotline
+from voice.languages import get_language, whisper_to_hotline
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,3 @@ class WhisperTranscriber:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 1)
-
-
-SUPPORTED_FOR_ASR = tuple(code for code, lang in LANGUAGES.items() if lang.recognisable)
