@@ -1,6 +1,6 @@
 """Composition root of the hotline: builds the engines, the web app and the command line.
 
-python app.py serve | ask | transcribe | answer-audio | prerender | eval | validate   (--help on each)
+python app.py serve | ask | transcribe | answer-audio | prerender | eval | faq check   (--help on each)
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ class Content:
 
     def figure_text(self, name: str, language: str) -> str:
         value = self.figures[name]["value"]
+        if not isinstance(value, int | float):
+            return str(value)  # a date (ISO, spoken by the normaliser) or a fixed text
         if float(value).is_integer():
             return str(int(value))
         text = f"{float(value):.2f}"

@@ -73,6 +73,14 @@ def load_knowledge_base(prompts_dir: Path) -> KnowledgeBase:
     Raises:
         KnowledgeBaseError: Listing every structural problem found, not just the first.
     """
+    kb, problems = inspect_knowledge_base(prompts_dir)
+    if problems:
+        raise KnowledgeBaseError("knowledge base has problems:\n  " + "\n  ".join(problems))
+    return kb
+
+
+def inspect_knowledge_base(prompts_dir: Path) -> tuple[KnowledgeBase, list[str]]:
+    """Load whatever is usable and list every structural problem (for coverage reports)."""
     problems: list[str] = []
     topics = _read_yaml(prompts_dir / "topics.yaml", problems) or {}
     languages = tuple((topics.get("languages") or {}).keys())
@@ -95,9 +103,7 @@ def load_knowledge_base(prompts_dir: Path) -> KnowledgeBase:
         digest.update(oos_path.read_bytes())
         raw_oos = _read_yaml(oos_path, problems) or {}
         out_of_scope = {str(k): tuple(str(q) for q in v or ()) for k, v in raw_oos.items()}
-    if problems:
-        raise KnowledgeBaseError("knowledge base has problems:\n  " + "\n  ".join(problems))
-    return KnowledgeBase(entries, languages, topic_ids, out_of_scope, digest.hexdigest())
+    return KnowledgeBase(entries, languages, topic_ids, out_of_scope, digest.hexdigest()), problems
 
 
 def _read_yaml(path: Path, problems: list[str]) -> Any:

@@ -43,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate retrieval on a question file")
     p.add_argument("questions", type=Path, help="YAML list of {lang, topic|null, text}")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    sub.add_parser("validate", help="check the knowledge base, prompts, office profile and figures")
+    p = sub.add_parser("faq", help="knowledge-base tools")
+    faq = p.add_subparsers(dest="faq_command", required=True, metavar="FAQ_COMMAND")
+    p = faq.add_parser("check", help="check schema, coverage of every topic and language, references, prompts")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--warnings", action="store_true", help="also list content warnings (length, review)")
     return parser
 
 
@@ -192,26 +196,25 @@ def cmd_eval(args: Any, settings: Any) -> int:
     return EXIT_OK
 
 
-def cmd_validate(args: Any, settings: Any) -> int:
-    from pipeline.content import load_content
-    from pipeline.knowledge import lint, load_knowledge_base
+def cmd_faq(args: Any, settings: Any) -> int:
+    from voice.faq_check import check
 
-    kb = load_knowledge_base(settings.prompts_dir)
-    content = load_content(settings.office_profile, settings.prompts_dir / "figures.yaml")
-    _services(settings)  # loads and checks the prompt files too
-    errors, warnings = lint(kb, content)
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    for e in errors:
-        print(f"error: {e}", file=sys.stderr)
-    missing = [t for t in kb.topic_ids if t not in kb.entries]
-    print(
-        f"{len(kb.entries)} entries in {len(kb.languages)} languages; {len(missing)} topics without an "
-        f"entry; {len(errors)} errors, {len(warnings)} warnings"
-    )
-    if content.office.get("example"):
-        print("note: the office profile is the shipped EXAMPLE; write your own before going live")
-    return EXIT_CONFIG if errors else EXIT_OK
+    report = check(settings.prompts_dir, settings.office_profile)
+    if args.json:
+        _emit(report.as_json())
+    else:
+        print(report.table())
+        for e in report.errors:
+            print(f"error: {e}", file=sys.stderr)
+        if args.warnings:
+            for w in report.warnings:
+                print(f"warning: {w}", file=sys.stderr)
+        entries = min(c["answers"] for c in report.coverage.values()) if report.coverage else 0
+        print(
+            f"{entries}/{report.topics} topics in every language; {len(report.errors)} errors, "
+            f"{len(report.warnings)} warnings{'' if args.warnings else ' (--warnings lists them)'}"
+        )
+    return EXIT_OK if report.ok else EXIT_CONFIG
 
 
 def cmd_serve(args: Any, settings: Any) -> int:
@@ -233,5 +236,5 @@ _HANDLERS = {
     "answer-audio": cmd_answer_audio,
     "prerender": cmd_prerender,
     "eval": cmd_eval,
-    "validate": cmd_validate,
+    "faq": cmd_faq,
 }

@@ -49,6 +49,14 @@ def load_phrases(phrases_dir: Path, languages: tuple[str, ...], content: Content
     Raises:
         PhraseError: Listing missing files, missing keys and unknown placeholders.
     """
+    phrases, problems = inspect_phrases(phrases_dir, languages, content)
+    if problems:
+        raise PhraseError("prompt files have problems:\n  " + "\n  ".join(problems))
+    return phrases
+
+
+def inspect_phrases(phrases_dir: Path, languages: tuple[str, ...], content: Content) -> tuple[Phrases, list[str]]:
+    """Load whatever prompts exist and list every problem."""
     problems: list[str] = []
     by_language: dict[str, dict[str, str]] = {}
     for lang in languages:
@@ -67,6 +75,4 @@ def load_phrases(phrases_dir: Path, languages: tuple[str, ...], content: Content
         for key, text in phrases.items():
             for bad in content.unknown_placeholders(text, _PARAMS):
                 problems.append(f"{phrases_dir / lang}.yaml: {key} uses unknown placeholder {bad}")
-    if problems:
-        raise PhraseError("prompt files have problems:\n  " + "\n  ".join(problems))
-    return Phrases(by_language, content)
+    return Phrases(by_language, content), problems

@@ -1,0 +1,74 @@
+"""``python app.py faq check``: is the knowledge base complete enough to go live?
+
+Checks the schema of every entry, that every topic of ``topics.yaml`` has an entry with an answer and
+enough paraphrases in every language, legal basis and as-of date, that every office-profile and figure
+reference resolves, and that every fixed prompt exists in every language. Prints a coverage table per
+language; any gap makes the exit code non-zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.content import load_content
+from pipeline.knowledge import MIN_QUESTIONS_DE, MIN_QUESTIONS_OTHER, inspect_knowledge_base, lint
+from voice.phrases import inspect_phrases
+
+
+@dataclass
+class CheckReport:
+    topics: int
+    languages: tuple[str, ...]
+    coverage: dict[str, dict[str, int]]
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "topics": self.topics,
+            "coverage": self.coverage,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+    def table(self) -> str:
+        head = f"{'lang':<6}{'answers':>10}{'questions':>11}{'reviewed':>10}{'prompts':>9}"
+        lines = [head, "-" * len(head)]
+        for lang in self.languages:
+            c = self.coverage[lang]
+            lines.append(
+                f"{lang:<6}{c['answers']:>6}/{self.topics:<3}{c['questions']:>7}/{self.topics:<3}"
+                f"{c['reviewed']:>6}/{self.topics:<3}{'ok' if c['prompts'] else 'GAPS':>9}"
+            )
+        return "\n".join(lines)
+
+
+def check(prompts_dir: Path, office_profile: Path) -> CheckReport:
+    """Run every check and collect all problems."""
+    kb, errors = inspect_knowledge_base(prompts_dir)
+    content = load_content(office_profile, prompts_dir / "figures.yaml")
+    lint_errors, warnings = lint(kb, content)
+    errors = list(errors) + lint_errors
+    phrases, phrase_errors = inspect_phrases(prompts_dir / "phrases", kb.languages, content)
+    errors += phrase_errors
+    missing = [t for t in kb.topic_ids if t not in kb.entries]
+    errors += [f"topic {t!r} has no entry in {prompts_dir / 'faq'}" for t in missing]
+    reference_keys = set(phrases.by_language.get("de", {}))
+    coverage: dict[str, dict[str, int]] = {}
+    for lang in kb.languages:
+        need = MIN_QUESTIONS_DE if lang == "de" else MIN_QUESTIONS_OTHER
+        entries = [kb.entries[t] for t in kb.topic_ids if t in kb.entries]
+        coverage[lang] = {
+            "answers": sum(1 for e in entries if lang in e.answers),
+            "questions": sum(1 for e in entries if len(e.questions.get(lang, ())) >= need),
+            "reviewed": sum(1 for e in entries if e.reviewed.get(lang, False)),
+            "prompts": int(bool(reference_keys) and reference_keys <= set(phrases.by_language.get(lang, {}))),
+        }
+    return CheckReport(len(kb.topic_ids), kb.languages, coverage, errors, warnings)
