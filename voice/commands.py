@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate retrieval on a question file")
     p.add_argument("questions", type=Path, help="YAML list of {lang, topic|null, text}")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("retention", help="delete recordings and transcripts older than the office's periods")
+    p.add_argument("--delete-call", metavar="CALL_ID", help="erase one call completely (a deletion request)")
     p = sub.add_parser("faq", help="knowledge-base tools")
     faq = p.add_subparsers(dest="faq_command", required=True, metavar="FAQ_COMMAND")
     p = faq.add_parser("check", help="check schema, coverage of every topic and language, references, prompts")
@@ -217,6 +219,28 @@ def cmd_faq(args: Any, settings: Any) -> int:
     return EXIT_OK if report.ok else EXIT_CONFIG
 
 
+def cmd_retention(args: Any, settings: Any) -> int:
+    import datetime as dt
+
+    from pipeline.content import load_content
+    from voice.storage.factory import make_store
+
+    store = make_store(settings)
+    store.warm_up()
+    if args.delete_call:
+        found = store.delete_call(args.delete_call)
+        print(f"call {args.delete_call}: {'deleted' if found else 'not found'}")
+        return EXIT_OK if found else EXIT_USAGE
+    retention = load_content(settings.office_profile, settings.prompts_dir / "figures.yaml").office.get("retention", {})
+    now = dt.datetime.now(dt.UTC)
+    result = store.purge(
+        transcripts_before=now - dt.timedelta(days=int(retention.get("transcripts_days", 90))),
+        recordings_before=now - dt.timedelta(days=int(retention.get("recordings_days", 30))),
+    )
+    print(f"removed {result.transcripts} transcripts and {result.recordings} recordings past their retention period")
+    return EXIT_OK
+
+
 def cmd_serve(args: Any, settings: Any) -> int:
     from waitress import serve
 
@@ -237,4 +261,5 @@ _HANDLERS = {
     "prerender": cmd_prerender,
     "eval": cmd_eval,
     "faq": cmd_faq,
+    "retention": cmd_retention,
 }

@@ -38,6 +38,8 @@ class Settings:
     gate_min_oos_gap: float = 0.0
     max_turns: int = 3
     language_confirm_below: float = 0.6
+    database_url: str = ""  # empty: SQLite file in the data directory
+    caller_hash_key: str = ""  # secret for hashing caller numbers; empty: a random key kept in the data directory
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -49,6 +51,13 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hotline.db'}"
+
+    def __repr__(self) -> str:  # never print secrets (the database URL may hold a password)
+        return f"Settings(prompts_dir={str(self.prompts_dir)!r}, data_dir={str(self.data_dir)!r}, ...)"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -1,0 +1,131 @@
+"""The call store on real databases: SQLite and the PostgreSQL server on this machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from voice.storage.schema import CURRENT_VERSION, migrate
+from voice.storage.store import SqlCallStore, TurnRecord, caller_hash
+
+pytestmark = pytest.mark.integration
+PG_ADMIN = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+KEY = b"test-key"
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A fresh database on the local PostgreSQL server, dropped afterwards."""
+    name = f"hotline_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'calls.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = SqlCallStore(url, tmp_path / "spool.jsonl", KEY)
+    s.warm_up()
+    yield s
+    if request.param == "postgresql":
+        with s.engine.begin() as conn:
+            conn.execute(text("DELETE FROM turns"))
+            conn.execute(text("DELETE FROM calls"))
+    s.engine.dispose()
+
+
+def test_a_whole_call_is_recorded(store, tmp_path):
+    call_id = store.start_call("twilio", external_id="CA123", caller="+49 151 2345678")
+    audio = tmp_path / "q1.wav"
+    audio.write_bytes(b"RIFF")
+    store.record_turn(
+        call_id,
+        TurnRecord(
+            1,
+            "ok",
+            "Wie verlängere ich?",
+            "de",
+            0.98,
+            "aufenthaltserlaubnis-verlaengern",
+            False,
+            0.93,
+            "de",
+            900.0,
+            55.0,
+            40.0,
+            str(audio),
+        ),
+    )
+    store.store_rating(call_id, 4)
+    store.end_call(call_id, "completed", "de", handovers=0)
+    call = store.get_call(call_id)
+    assert call["rating"] == 4 and call["end_reason"] == "completed" and call["external_id"] == "CA123"
+    assert call["caller_hash"] == caller_hash("+491512345678", KEY)
+    assert "2345678" not in str(call)  # the number itself is nowhere
+    assert [t["topic"] for t in call["turns"]] == ["aufenthaltserlaubnis-verlaengern"]
+    assert call["turns"][0]["asr_ms"] == 900.0
+
+
+def test_withheld_numbers_are_not_hashed():
+    assert caller_hash("anonymous", KEY) is None and caller_hash(None, KEY) is None
+    assert caller_hash("+266696687", KEY) is None
+    assert caller_hash("+4930123", KEY) != caller_hash("+4930123", b"other key")
+
+
+def test_invalid_rating_is_refused(store):
+    call_id = store.start_call("sip")
+    with pytest.raises(ValueError):
+        store.store_rating(call_id, 9)
+
+
+def test_retention_purges_old_transcripts_and_recordings(store, tmp_path):
+    call_id = store.start_call("twilio")
+    audio = tmp_path / "old.wav"
+    audio.write_bytes(b"RIFF")
+    store.record_turn(call_id, TurnRecord(1, "ok", "alte Frage", audio_path=str(audio)))
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    result = store.purge(transcripts_before=future, recordings_before=future)
+    assert (result.transcripts, result.recordings) == (1, 1)
+    assert not audio.exists()
+    turn = store.get_call(call_id)["turns"][0]
+    assert turn["transcript"] is None and turn["audio_path"] is None and turn["status"] == "ok"
+
+
+def test_delete_call_erases_everything(store):
+    call_id = store.start_call("twilio")
+    store.record_turn(call_id, TurnRecord(1, "ok", "Frage"))
+    assert store.delete_call(call_id) is True
+    assert store.get_call(call_id) is None
+
+
+def test_migrations_upgrade_an_existing_database(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    assert migrate(engine) == CURRENT_VERSION
+    assert migrate(engine) == CURRENT_VERSION  # idempotent: nothing re-applied
+
+
+def test_rating_survives_a_database_outage(tmp_path):
+    folder = tmp_path / "db"
+    folder.mkdir()
+    store = SqlCallStore(f"sqlite:///{folder / 'calls.db'}", tmp_path / "spool.jsonl", KEY)
+    store.warm_up()
+    call_id = store.start_call("twilio")
+    folder.rename(tmp_path / "db-away")  # the database disappears
+    store.store_rating(call_id, 5)  # must not raise
+    store.end_call(call_id, "completed")
+    assert (tmp_path / "spool.jsonl").is_file()
+    assert store.flush() == 0  # still down
+    (tmp_path / "db-away").rename(folder)  # back again
+    assert store.flush() == 2
+    call = store.get_call(call_id)
+    assert call["rating"] == 5 and call["end_reason"] == "completed"
+    assert not (tmp_path / "spool.jsonl").exists()

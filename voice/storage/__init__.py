@@ -1,0 +1,1 @@
+"""Calls, turns and ratings in a relational database (SQLite by default, PostgreSQL by URL)."""

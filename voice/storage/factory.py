@@ -1,0 +1,31 @@
+"""Building the call store from the settings, including the caller-hash secret."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from voice.config import Settings
+from voice.storage.store import SqlCallStore
+
+
+def hash_key(settings: Settings) -> bytes:
+    """The secret for caller-number hashes: from ``HOTLINE_CALLER_HASH_KEY``, else a random key created
+    once in the data directory (readable by the service user only)."""
+    if settings.caller_hash_key:
+        return settings.caller_hash_key.encode()
+    path = settings.data_dir / "caller_hash.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return Path(path).read_text().strip().encode()
+
+
+def make_store(settings: Settings) -> SqlCallStore:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqlCallStore(
+        settings.effective_database_url, settings.data_dir / "spool" / "writes.jsonl", hash_key(settings)
+    )

@@ -1,0 +1,95 @@
+"""Tables, and the versioned migrations that create or upgrade them.
+
+Each migration is a function applied once, in order, inside a transaction; the applied version is kept
+in ``schema_version``. ``migrate(engine)`` brings an empty or an older database to the current version
+and never touches data it does not need to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+
+metadata = MetaData()
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("external_id", String(64), unique=True, nullable=True),  # e.g. Twilio CallSid, SIP Call-ID
+    Column("transport", String(16), nullable=False),
+    Column("caller_hash", String(64), nullable=True),  # keyed hash, never the number itself
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Column("language", String(8), nullable=True),
+    Column("handovers", Integer, nullable=False, default=0),
+    Column("rating", Integer, nullable=True),
+    Column("rated_at", DateTime(timezone=True), nullable=True),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(36), ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("turn", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("transcript", Text, nullable=True),
+    Column("language", String(8), nullable=True),
+    Column("language_probability", Float, nullable=True),
+    Column("topic", String(80), nullable=True),
+    Column("handover", Boolean, nullable=False, default=False),
+    Column("score", Float, nullable=True),
+    Column("answer_language", String(8), nullable=True),
+    Column("asr_ms", Float, nullable=True),
+    Column("retrieval_ms", Float, nullable=True),
+    Column("tts_ms", Float, nullable=True),
+    Column("audio_path", String(255), nullable=True),
+)
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, primary_key=True))
+
+
+def _v1(conn: Connection) -> None:
+    for table in (calls, turns):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+CURRENT_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return int(conn.execute(select(schema_version.c.version)).scalar() or 0)
+
+
+def migrate(engine: Engine) -> int:
+    """Apply every pending migration; returns the version the database is at afterwards."""
+    with engine.begin() as conn:
+        schema_version.create(conn, checkfirst=True)
+        version = current_version(conn)
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            step(conn)
+            conn.execute(schema_version.delete())
+            conn.execute(schema_version.insert().values(version=number))
+            version = number
+    return version
