@@ -110,3 +110,12 @@ class FaqAnswerer:
         result = self.pipeline.run(inputs)
         answer: FaqAnswer = result["composer"]["answer"]
         return answer
+
+    def answer_topic(self, topic: str, language: str) -> FaqAnswer:
+        """The curated answer of a topic chosen on the keypad, through the same composer."""
+        self.warm_up()
+        assert self.pipeline is not None
+        composer: Any = self.pipeline.get_component("composer")
+        decision = {"topic": topic, "score": 1.0, "margin": 1.0, "reason": "chosen on the keypad", "candidates": []}
+        answer: FaqAnswer = composer.run(decision=decision, guessed_language=language)["answer"]
+        return answer

@@ -35,6 +35,8 @@ MIN_QUESTIONS_OTHER = 2
 MAX_SPOKEN_WORDS = 80
 # Languages written without spaces between words: counted by characters instead.
 _CHAR_LANGS = {"zh": 3.0}
+# Languages whose writing puts a space between syllables: syllables per spoken word.
+_SYLLABLE_LANGS = {"vi": 1.4}
 
 
 class KnowledgeBaseError(ValueError):
@@ -183,9 +185,11 @@ def _questions(where: str, raw: Any, languages: tuple[str, ...], problems: list[
 
 
 def spoken_words(text: str, language: str) -> int:
-    """Approximate spoken word count (characters / 3 for Chinese)."""
+    """Approximate spoken word count (characters / 3 for Chinese, syllables / 1.4 for Vietnamese)."""
     if language in _CHAR_LANGS:
         return int(len(re.sub(r"\s", "", text)) / _CHAR_LANGS[language])
+    if language in _SYLLABLE_LANGS:
+        return int(len(text.split()) / _SYLLABLE_LANGS[language])
     return len(text.split())
 
 

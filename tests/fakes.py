@@ -51,6 +51,10 @@ class FakeAnswerer:
                 return FaqAnswer(topic, False, lang, f"Antwort zu {topic}", ["§ 81 AufenthG"], "2026-11-01", 0.95)
         return FaqAnswer(None, True, lang, "", [], "", 0.5, reason="low similarity")
 
+    def answer_topic(self, topic: str, language: str) -> FaqAnswer:
+        self.calls.append((f"#{topic}", language))
+        return FaqAnswer(topic, False, language, f"Antwort zu {topic}", ["§ 1"], "2026-11-01", 1.0)
+
 
 class FakeSynthesizer:
     name = "fake-tts"

@@ -211,6 +211,8 @@ def cmd_faq(args: Any, settings: Any) -> int:
         if args.warnings:
             for w in report.warnings:
                 print(f"warning: {w}", file=sys.stderr)
+        if report.example_profile:
+            print("note: the office profile is the shipped EXAMPLE; write your own before going live", file=sys.stderr)
         entries = min(c["answers"] for c in report.coverage.values()) if report.coverage else 0
         print(
             f"{entries}/{report.topics} topics in every language; {len(report.errors)} errors, "

@@ -18,6 +18,7 @@ from voice.engine_types import (
     Answered,
     Event,
     FindAnswer,
+    LookupAnswer,
     Play,
     RecordTurn,
     StageFailed,
@@ -81,6 +82,10 @@ class LocalDriver:
             if isinstance(event, Transcribed):
                 self.last_transcript = event.transcript
             return event
+        if isinstance(action, LookupAnswer):
+            return self._timed(
+                "retrieval", lambda: Answered(self.services.answerer.answer_topic(action.topic, action.language))
+            )
         if isinstance(action, FindAnswer):
             return self._timed(
                 "retrieval", lambda: Answered(self.services.answerer.answer(action.text, action.language))

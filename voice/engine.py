@@ -8,24 +8,22 @@ reading audio meanwhile and a replay runs exactly the live logic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 
+from voice import menus
+from voice.call_state import CallState, Phase, Step, play, spoken
 from voice.domain import AnswerLike, SpeechStatus, Transcript
 from voice.engine_types import (
-    Action,
     Answered,
     CallEnded,
     CallStarted,
     CollectDigits,
     DigitsPressed,
-    EngineConfig,
     Event,
     FindAnswer,
     Hangup,
     Listen,
     NoInput,
-    Play,
     PlaybackFinished,
     Prompt,
     RecordTurn,
@@ -42,41 +40,7 @@ from voice.engine_types import (
     UtteranceUnreadable,
 )
 
-
-class Phase(StrEnum):
-    IDLE = "idle"
-    LISTENING = "listening"  # waiting for a question
-    TRANSCRIBING = "transcribing"
-    ANSWERING = "answering"
-    FOLLOW_UP = "follow_up"  # answer given, "another question?"
-    RATING = "rating"
-    TRANSFERRED = "transferred"
-    ENDED = "ended"
-
-
-@dataclass(frozen=True)
-class CallState:
-    """Everything the engine remembers about one call."""
-
-    call_id: str = ""
-    phase: Phase = Phase.IDLE
-    language: str = "de"
-    language_locked: bool = False  # chosen by the caller: no more detection
-    office_open: bool = True
-    turn: int = 0
-    retries: int = 0
-    rating_attempts: int = 0
-    next_play_id: int = 1
-    playing: int | None = None
-    fallback_announced: bool = False
-    disclaimer_given: bool = False
-    transcript: Transcript | None = None
-    rating: int | None = None
-    handovers: int = 0
-    config: EngineConfig = field(default_factory=EngineConfig)
-
-
-Step = tuple[CallState, list[Action]]
+__all__ = ["CallState", "Phase", "Step", "spoken", "step"]
 
 
 def step(state: CallState, event: Event) -> Step:
@@ -117,28 +81,6 @@ def step(state: CallState, event: Event) -> Step:
     return state, []
 
 
-# ---- helpers that build actions ------------------------------------------------------------------
-
-
-def spoken(state: CallState, language: str | None = None) -> str:
-    """Language the caller hears: theirs, or its documented fallback where no voice exists."""
-    lang = language or state.language
-    return state.config.voice_fallbacks.get(lang, lang)
-
-
-def _play(state: CallState, *items: Utterance | str, barge_in: bool = True) -> tuple[CallState, Play]:
-    lang = spoken(state)
-    resolved: list[Utterance] = []
-    if lang != state.language and not state.fallback_announced:
-        params = (("language", state.language), ("fallback_language", lang))
-        resolved.append(Prompt("no_voice_for_language", lang, params))
-        state = replace(state, fallback_announced=True)
-    for item in items:
-        resolved.append(Prompt(item, lang) if isinstance(item, str) else item)
-    play = Play(tuple(resolved), state.next_play_id, barge_in)
-    return replace(state, next_play_id=state.next_play_id + 1, playing=play.play_id), play
-
-
 def _start(state: CallState, event: CallStarted) -> Step:
     language = event.language or state.config.default_language
     state = replace(
@@ -149,8 +91,8 @@ def _start(state: CallState, event: CallStarted) -> Step:
         language_locked=event.language is not None,
         office_open=event.office_open,
     )
-    state, play = _play(state, "greeting", "multilingual_hint", "ask_question")
-    return state, [play, Listen()]
+    state, prompt = play(state, "greeting", "multilingual_hint", "ask_question")
+    return state, [prompt, Listen()]
 
 
 def _transcribed(state: CallState, t: Transcript) -> Step:
@@ -160,10 +102,12 @@ def _transcribed(state: CallState, t: Transcript) -> Step:
         if retries > state.config.max_retries:
             return _handover(replace(state, retries=0, phase=back))
         key = "no_speech" if t.status is SpeechStatus.NO_SPEECH else "not_understood"
-        state, play = _play(replace(state, retries=retries, phase=back), key)
-        return state, [play, Listen()]
+        state, prompt = play(replace(state, retries=retries, phase=back), key)
+        return state, [prompt, Listen()]
     language = state.language
-    if not state.language_locked and t.language and t.language_probability >= state.config.language_confirm_below:
+    if not state.language_locked and t.language and t.language != language:
+        if t.language_probability < state.config.language_confirm_below:
+            return menus.confirm_language(replace(state, retries=0), t)
         language = t.language
     state = replace(state, phase=Phase.ANSWERING, transcript=t, language=language, retries=0)
     return state, [FindAnswer(t.text, spoken(state))]
@@ -183,13 +127,17 @@ def _answered(state: CallState, a: AnswerLike) -> Step:
     if not state.disclaimer_given:
         items.append("disclaimer")
         state = replace(state, disclaimer_given=True)
+    if state.language in state.config.keypad_only and turn < state.config.max_turns:
+        state, prompt = play(state, *items)
+        state, menu = menus.open_topic_menu(state)
+        return state, [record, prompt, *menu]
     if turn >= state.config.max_turns:
-        state, play = _play(state, *items)
+        state, prompt = play(state, *items)
         state, rating = _ask_rating(state)
-        return state, [record, play, *rating]
+        return state, [record, prompt, *rating]
     items.append("another_question")
-    state, play = _play(state, *items)
-    return state, [record, play, Listen()]
+    state, prompt = play(state, *items)
+    return state, [record, prompt, Listen()]
 
 
 def _handover(state: CallState, first: str | None = "unsure_handover") -> Step:
@@ -197,20 +145,20 @@ def _handover(state: CallState, first: str | None = "unsure_handover") -> Step:
     state = replace(state, handovers=state.handovers + 1)
     lead = (first,) if first else ()
     if state.office_open:
-        state, play = _play(replace(state, phase=Phase.TRANSFERRED), *lead, "transfer", barge_in=False)
-        return state, [play, Transfer()]
-    state, play = _play(replace(state, phase=Phase.FOLLOW_UP), *lead, "out_of_hours", "another_question")
-    return state, [play, Listen()]
+        state, prompt = play(replace(state, phase=Phase.TRANSFERRED), *lead, "transfer", barge_in=False)
+        return state, [prompt, Transfer()]
+    state, prompt = play(replace(state, phase=Phase.FOLLOW_UP), *lead, "out_of_hours", "another_question")
+    return state, [prompt, Listen()]
 
 
 def _ask_rating(state: CallState) -> Step:
-    state, play = _play(replace(state, phase=Phase.RATING), "rating_request")
-    return state, [play, CollectDigits(max_digits=1)]
+    state, prompt = play(replace(state, phase=Phase.RATING), "rating_request")
+    return state, [prompt, CollectDigits(max_digits=1)]
 
 
 def _goodbye(state: CallState, *first: str) -> Step:
-    state, play = _play(replace(state, phase=Phase.ENDED), *first, "goodbye", barge_in=False)
-    return state, [play, Hangup()]
+    state, prompt = play(replace(state, phase=Phase.ENDED), *first, "goodbye", barge_in=False)
+    return state, [prompt, Hangup()]
 
 
 def _digits(state: CallState, digits: str) -> Step:
@@ -221,21 +169,32 @@ def _digits(state: CallState, digits: str) -> Step:
             state, actions = _goodbye(replace(state, rating=rating), "rating_thanks")
             return state, [StoreRating(rating), *actions]
         return _rating_retry(state)
-    if state.phase not in (Phase.LISTENING, Phase.FOLLOW_UP):
+    if state.phase not in _INTERACTIVE:
         return state, []
     if key == "0":
         return _handover(state, first=None)
-    if key == "#" and state.turn > 0:
+    if key == "#" and state.turn > 0 and state.phase in (Phase.FOLLOW_UP, Phase.TOPIC_MENU):
         return _ask_rating(state)
+    if state.phase is Phase.LANGUAGE_MENU:
+        return menus.language_menu_digit(state, key)
+    if state.phase is Phase.CONFIRM_LANGUAGE:
+        return menus.confirm_digit(state, key)
+    if state.phase is Phase.TOPIC_MENU:
+        return menus.topic_menu_digit(state, key)
+    if key == "*":
+        return menus.open_language_menu(state)
     return state, []
+
+
+_INTERACTIVE = (Phase.LISTENING, Phase.FOLLOW_UP, Phase.LANGUAGE_MENU, Phase.CONFIRM_LANGUAGE, Phase.TOPIC_MENU)
 
 
 def _rating_retry(state: CallState) -> Step:
     attempts = state.rating_attempts + 1
     if attempts > 1:
         return _goodbye(replace(state, rating_attempts=attempts))
-    state, play = _play(replace(state, rating_attempts=attempts), "rating_invalid")
-    return state, [play, CollectDigits(max_digits=1)]
+    state, prompt = play(replace(state, rating_attempts=attempts), "rating_invalid")
+    return state, [prompt, CollectDigits(max_digits=1)]
 
 
 def _no_input(state: CallState) -> Step:
@@ -243,18 +202,26 @@ def _no_input(state: CallState) -> Step:
         return _rating_retry(state)
     if state.phase is Phase.FOLLOW_UP:
         return _ask_rating(state)
+    if state.phase in (Phase.LANGUAGE_MENU, Phase.CONFIRM_LANGUAGE, Phase.TOPIC_MENU):
+        retries = state.retries + 1
+        if retries > state.config.max_retries:
+            return _ask_rating(state) if state.turn else _goodbye(state)
+        state = replace(state, retries=retries, pending=None)
+        if state.phase is Phase.TOPIC_MENU:
+            return menus.open_topic_menu(state, state.menu_category, state.menu_page)
+        return menus.open_language_menu(state, state.menu_page)
     if state.phase is Phase.LISTENING:
         retries = state.retries + 1
         if retries > state.config.max_retries:
             return _goodbye(state)
-        state, play = _play(replace(state, retries=retries), "no_speech")
-        return state, [play, Listen()]
+        state, prompt = play(replace(state, retries=retries), "no_speech")
+        return state, [prompt, Listen()]
     return state, []
 
 
 def _failed(state: CallState) -> Step:
     if state.turn == 0:
         return _handover(state, first="technical_fallback")
-    state, play = _play(state, "technical_fallback")
+    state, prompt = play(state, "technical_fallback")
     state, rating = _ask_rating(state)
-    return state, [play, *rating]
+    return state, [prompt, *rating]

@@ -150,6 +150,14 @@ class FindAnswer:
 
 
 @dataclass(frozen=True)
+class LookupAnswer:
+    """The curated answer of a topic chosen on the keypad (no retrieval needed)."""
+
+    topic: str
+    language: str
+
+
+@dataclass(frozen=True)
 class Transfer:
     """Hand the call to a person (the transport dials the office's transfer number)."""
 
@@ -178,6 +186,7 @@ Action = (
     | CollectDigits
     | Transcribe
     | FindAnswer
+    | LookupAnswer
     | Transfer
     | RecordTurn
     | StoreRating
@@ -194,3 +203,31 @@ class EngineConfig:
     # language -> language actually spoken (no voice for it: its documented fallback); filled in by
     # the composition root from the synthesizer, see ``voice.languages.spoken_language``
     voice_fallbacks: dict[str, str] = field(default_factory=dict)
+    # the language menu, in the order it is read out (each language named in itself)
+    languages: tuple[str, ...] = (
+        "de",
+        "en",
+        "tr",
+        "ar",
+        "uk",
+        "ru",
+        "fa",
+        "ps",
+        "ku",
+        "ti",
+        "so",
+        "sq",
+        "sr",
+        "ro",
+        "pl",
+        "fr",
+        "es",
+        "vi",
+        "zh",
+    )
+    # languages speech recognition cannot understand: the keypad topic menu starts automatically
+    keypad_only: frozenset[str] = frozenset({"ku", "ti"})
+    # keypad topic menu: (category, topic ids) in menu order, and each topic's spoken title per language
+    menu: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    topic_titles: dict[str, dict[str, str]] = field(default_factory=dict)
+    page_size: int = 8

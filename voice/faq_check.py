@@ -24,6 +24,7 @@ class CheckReport:
     coverage: dict[str, dict[str, int]]
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    example_profile: bool = False
 
     @property
     def ok(self) -> bool:
@@ -36,6 +37,7 @@ class CheckReport:
             "coverage": self.coverage,
             "errors": self.errors,
             "warnings": self.warnings,
+            "example_profile": self.example_profile,
         }
 
     def table(self) -> str:
@@ -71,4 +73,5 @@ def check(prompts_dir: Path, office_profile: Path) -> CheckReport:
             "reviewed": sum(1 for e in entries if e.reviewed.get(lang, False)),
             "prompts": int(bool(reference_keys) and reference_keys <= set(phrases.by_language.get(lang, {}))),
         }
-    return CheckReport(len(kb.topic_ids), kb.languages, coverage, errors, warnings)
+    example = bool(content.office.get("example"))
+    return CheckReport(len(kb.topic_ids), kb.languages, coverage, errors, warnings, example)

@@ -11,7 +11,7 @@ from pipeline.content import Content
 from voice.engine_types import Prompt, SpokenText, Utterance
 
 _LANGUAGE_PARAMS = {"language", "fallback_language"}
-_PARAMS = frozenset({"language", "fallback_language", "digit", "legal_basis", "as_of"})
+_PARAMS = frozenset({"language", "fallback_language", "digit", "legal_basis", "as_of", "category", "topic"})
 
 
 class PhraseError(ValueError):
@@ -30,16 +30,18 @@ class Phrases:
         if isinstance(utterance, SpokenText):
             return utterance.text
         raw = self.by_language[utterance.language][utterance.key]
-        params = {k: self._param(k, v) for k, v in utterance.params}
+        params = {k: self._param(k, v, utterance.language) for k, v in utterance.params}
         return self.content.fill(raw, utterance.language, **params)
 
     def say(self, key: str, in_language: str, **params: str) -> str:
         """The prompt ``key`` in ``in_language`` (params named ``language`` take a language code)."""
         return self.text(Prompt(key, in_language, tuple(params.items())))
 
-    def _param(self, key: str, value: str) -> str:
+    def _param(self, key: str, value: str, language: str) -> str:
         if key in _LANGUAGE_PARAMS and value in self.by_language:
             return self.by_language[value]["language_name"]
+        if value.startswith("@"):  # another phrase, e.g. a category name, in the utterance's language
+            return self.by_language[language][value[1:]]
         return value
 
 

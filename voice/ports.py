@@ -26,6 +26,10 @@ class Answerer(Protocol):
         """Answer ``text``; ``language`` None means: infer it from the text."""
         ...
 
+    def answer_topic(self, topic: str, language: str) -> AnswerLike:
+        """The curated answer of ``topic`` (chosen on the keypad) in ``language``."""
+        ...
+
 
 class Synthesizer(Protocol):
     """Text to speech for one language; the text must already be in that language."""

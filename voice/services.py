@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from pipeline.knowledge import CATEGORIES, load_knowledge_base
 from voice.config import Settings
 from voice.engine_types import EngineConfig
 from voice.languages import DEFAULT_LANGUAGE, LANGUAGES, spoken_language
@@ -19,6 +21,7 @@ class Services:
     answerer: Answerer
     synthesizer: CachedSynthesizer
     phrases: Phrases
+    _engine_config: EngineConfig | None = field(default=None, init=False, repr=False)
 
     def warm_up(self) -> None:
         """Load every model once; a broken model or knowledge base fails here, at start-up."""
@@ -39,9 +42,34 @@ class Services:
         return out
 
     def engine_config(self) -> EngineConfig:
+        """The engine's configuration (built once: it reads the knowledge base for the keypad menu)."""
+        if self._engine_config is None:
+            self._engine_config = self._build_engine_config()
+        return self._engine_config
+
+    def _build_engine_config(self) -> EngineConfig:
         s = self.settings
+        menu, titles = keypad_menu(s.prompts_dir)
         return EngineConfig(
             max_turns=s.max_turns,
             language_confirm_below=s.language_confirm_below,
             voice_fallbacks=self.voice_fallbacks(),
+            keypad_only=frozenset(code for code, lang in LANGUAGES.items() if not lang.recognisable),
+            menu=menu,
+            topic_titles=titles,
         )
+
+
+def keypad_menu(prompts_dir: Path) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], dict[str, dict[str, str]]]:
+    """The keypad topic menu from the knowledge base: categories in a fixed order, topics in the order of
+    ``topics.yaml``, each topic titled by its first caller question in each language."""
+    kb = load_knowledge_base(prompts_dir)
+    menu = tuple(
+        (category, tuple(t for t in kb.topic_ids if t in kb.entries and kb.entries[t].category == category))
+        for category in CATEGORIES
+    )
+    titles = {
+        entry.id: {lang: questions[0] for lang, questions in entry.questions.items() if questions}
+        for entry in kb.entries.values()
+    }
+    return menu, titles

@@ -92,9 +92,21 @@ def test_answer_is_played_with_legal_basis_disclaimer_and_follow_up():
     assert "disclaimer" not in keys(play)
 
 
-def test_unsure_language_keeps_the_current_language():
+def test_unsure_language_is_confirmed_before_answering():
     state = started()
-    state, actions = run(state, UtteranceFinished(tone()), Transcribed(said("hm", "tr", probability=0.4)))
+    state, actions = run(state, UtteranceFinished(tone()), Transcribed(said("oturma izni", "tr", probability=0.4)))
+    assert state.phase is Phase.CONFIRM_LANGUAGE
+    assert actions[-2].items == (Prompt("language_confirm", "tr", (("language", "tr"),)),)
+    assert isinstance(actions[-1], CollectDigits)
+    confirmed, actions = step(state, DigitsPressed("1"))
+    assert actions == [FindAnswer("oturma izni", "tr")] and confirmed.language_locked
+    refused, actions = step(state, DigitsPressed("2"))
+    assert refused.phase is Phase.LANGUAGE_MENU and refused.language == "de"
+
+
+def test_unsure_detection_of_the_current_language_needs_no_confirmation():
+    state = started()
+    state, actions = run(state, UtteranceFinished(tone()), Transcribed(said("hm", "de", probability=0.4)))
     assert actions[-1] == FindAnswer("hm", "de")
 
 

@@ -1,0 +1,70 @@
+"""The call engine's state and the helpers every part of the engine uses to build actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from voice.domain import Transcript
+from voice.engine_types import Action, EngineConfig, Play, Prompt, Utterance
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    LISTENING = "listening"  # waiting for a question
+    TRANSCRIBING = "transcribing"
+    ANSWERING = "answering"
+    FOLLOW_UP = "follow_up"  # answer given, "another question?"
+    RATING = "rating"
+    LANGUAGE_MENU = "language_menu"
+    CONFIRM_LANGUAGE = "confirm_language"  # detection unsure: "You speak Turkish? Press 1"
+    TOPIC_MENU = "topic_menu"  # keypad topic menu (languages Whisper cannot recognise, or by choice)
+    TRANSFERRED = "transferred"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Everything the engine remembers about one call."""
+
+    call_id: str = ""
+    phase: Phase = Phase.IDLE
+    language: str = "de"
+    language_locked: bool = False  # chosen by the caller: no more detection
+    office_open: bool = True
+    turn: int = 0
+    retries: int = 0
+    rating_attempts: int = 0
+    next_play_id: int = 1
+    playing: int | None = None
+    fallback_announced: bool = False
+    disclaimer_given: bool = False
+    transcript: Transcript | None = None
+    rating: int | None = None
+    handovers: int = 0
+    menu_page: int = 0
+    menu_category: str | None = None
+    pending: Transcript | None = None  # question held while the caller confirms the language
+    config: EngineConfig = field(default_factory=EngineConfig)
+
+
+Step = tuple[CallState, list[Action]]
+
+
+def spoken(state: CallState, language: str | None = None) -> str:
+    """Language the caller hears: theirs, or its documented fallback where no voice exists."""
+    lang = language or state.language
+    return state.config.voice_fallbacks.get(lang, lang)
+
+
+def play(state: CallState, *items: Utterance | str, barge_in: bool = True) -> tuple[CallState, Play]:
+    lang = spoken(state)
+    resolved: list[Utterance] = []
+    if lang != state.language and not state.fallback_announced:
+        params = (("language", state.language), ("fallback_language", lang))
+        resolved.append(Prompt("no_voice_for_language", lang, params))
+        state = replace(state, fallback_announced=True)
+    for item in items:
+        resolved.append(Prompt(item, lang) if isinstance(item, str) else item)
+    play = Play(tuple(resolved), state.next_play_id, barge_in)
+    return replace(state, next_play_id=state.next_play_id + 1, playing=play.play_id), play
