@@ -47,9 +47,9 @@ def create_services(settings: Settings) -> Services:
             prompts_dir=settings.prompts_dir,
             office_profile=settings.office_profile,
             cache_dir=settings.cache_dir,
-            min_score=settings.gate_min_score,
             min_margin=settings.gate_min_margin,
-            min_oos_gap=settings.gate_min_oos_gap,
+            min_similarity=settings.gate_min_similarity,
+            max_out_of_scope=settings.gate_max_out_of_scope,
         )
     )
     synthesizer = CachedSynthesizer(make_synthesizer(settings), settings.audio_cache_dir)
@@ -58,17 +58,30 @@ def create_services(settings: Settings) -> Services:
     return Services(settings, transcriber, answerer, synthesizer, phrases)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None, warm: bool = True) -> Flask:
+def create_app(
+    settings: Settings | None = None, services: Services | None = None, warm: bool = True, store: Any = None
+) -> Flask:
     """The web application. Tests pass fakes through ``services``; ``warm`` loads models at start."""
+    import hashlib
+    import hmac
+
+    from voice.storage.factory import hash_key, make_store
+    from voice.web import audio, health, twilio
+
     settings = settings or Settings.from_env()
     services = services or create_services(settings)
+    store = store or make_store(settings)
+    store.warm_up()
     if warm:
         services.warm_up()
     app = Flask(__name__)
     app.extensions["hotline"] = services
-    from voice.web import health
-
+    app.extensions["hotline_store"] = store
+    app.extensions["hotline_calls"] = twilio.CallRegistry()
+    app.extensions["hotline_url_secret"] = hmac.new(hash_key(settings), b"audio-urls", hashlib.sha256).digest()
     app.register_blueprint(health.bp)
+    app.register_blueprint(audio.bp)
+    app.register_blueprint(twilio.bp)
     return app
 
 

@@ -15,18 +15,18 @@ from typing import Any
 
 from haystack import Pipeline
 from haystack.components.retrievers.in_memory import InMemoryEmbeddingRetriever
-from haystack.document_stores.in_memory import InMemoryDocumentStore
 
+from pipeline.classifier import TopicClassifier
 from pipeline.components import AnswerComposer, SafetyGate, TopicScorer
 from pipeline.embedders import E5TextEmbedder
-from pipeline.index import build_document_store
+from pipeline.index import FaqIndex, build_index
 from pipeline.knowledge import load_knowledge_base
 from pipeline.result import FaqAnswer
 
 log = logging.getLogger(__name__)
 
 # Modules whose classes a serialised pipeline may instantiate (Haystack's ``allowed_modules``).
-ALLOWED_MODULES = ["pipeline.components", "pipeline.embedders"]
+ALLOWED_MODULES = ["pipeline.components", "pipeline.embedders", "pipeline.classifier"]
 
 
 @dataclass(frozen=True)
@@ -37,27 +37,36 @@ class RetrievalOptions:
     office_profile: Path = Path("prompts/office.example.yaml")
     cache_dir: Path | None = Path("var/cache")
     top_k: int = 60
-    min_score: float = 0.87
-    min_margin: float = 0.005
-    min_oos_gap: float = 0.0
+    min_margin: float = 0.2
+    min_similarity: float = 0.87
+    max_out_of_scope: float = 0.1
     threads: int = 0
 
 
-def build_query_pipeline(store: InMemoryDocumentStore, options: RetrievalOptions) -> Pipeline:
+def build_query_pipeline(index: FaqIndex, options: RetrievalOptions) -> Pipeline:
     """Question text (and optional language) in, ``FaqAnswer`` out."""
     pipe = Pipeline()
     pipe.add_component("embedder", E5TextEmbedder(threads=options.threads))
-    pipe.add_component("retriever", InMemoryEmbeddingRetriever(document_store=store, top_k=options.top_k))
+    pipe.add_component("retriever", InMemoryEmbeddingRetriever(document_store=index.store, top_k=options.top_k))
+    topic_classifier = TopicClassifier()
+    topic_classifier.model = index.model
+    pipe.add_component("classifier", topic_classifier)
     pipe.add_component("scorer", TopicScorer())
     pipe.add_component(
         "gate",
-        SafetyGate(min_score=options.min_score, min_margin=options.min_margin, min_oos_gap=options.min_oos_gap),
+        SafetyGate(
+            min_margin=options.min_margin,
+            min_similarity=options.min_similarity,
+            max_out_of_scope=options.max_out_of_scope,
+        ),
     )
     pipe.add_component(
         "composer",
         AnswerComposer(prompts_dir=str(options.prompts_dir), office_profile=str(options.office_profile)),
     )
     pipe.connect("embedder.embedding", "retriever.query_embedding")
+    pipe.connect("embedder.embedding", "classifier.embedding")
+    pipe.connect("classifier.probabilities", "scorer.probabilities")
     pipe.connect("retriever.documents", "scorer.documents")
     pipe.connect("scorer.candidates", "gate.candidates")
     pipe.connect("gate.decision", "composer.decision")
@@ -65,11 +74,13 @@ def build_query_pipeline(store: InMemoryDocumentStore, options: RetrievalOptions
     return pipe
 
 
-def load_query_pipeline(yaml_text: str, store: InMemoryDocumentStore) -> Pipeline:
-    """Rebuild a pipeline from its YAML and attach a filled document store to its retriever."""
+def load_query_pipeline(yaml_text: str, index: FaqIndex) -> Pipeline:
+    """Rebuild a pipeline from its YAML and attach the index (documents and classifier) to it."""
     pipe = Pipeline.loads(yaml_text, allowed_modules=ALLOWED_MODULES)
     retriever: Any = pipe.get_component("retriever")
-    retriever.document_store = store
+    retriever.document_store = index.store
+    topic_classifier: Any = pipe.get_component("classifier")
+    topic_classifier.model = index.model
     return pipe
 
 
@@ -89,14 +100,14 @@ class FaqAnswerer:
             started = time.perf_counter()
             kb = load_knowledge_base(self.options.prompts_dir)
             self.languages = kb.languages
-            store = build_document_store(kb, self.options.cache_dir)
-            pipe = build_query_pipeline(store, self.options)
+            index = build_index(kb, self.options.cache_dir)
+            pipe = build_query_pipeline(index, self.options)
             pipe.warm_up()
             self.pipeline = pipe
             log.info(
                 "FAQ pipeline ready: %d entries, %d documents, %.2fs",
                 len(kb.entries),
-                store.count_documents(),
+                index.store.count_documents(),
                 time.perf_counter() - started,
             )
 

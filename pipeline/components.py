@@ -18,32 +18,28 @@ from pipeline.result import OUT_OF_SCOPE, FaqAnswer
 
 @component
 class TopicScorer:
-    """Collapses retrieved documents into topics and guesses the question's language.
+    """Joins the classifier's topic probabilities with nearest-neighbour evidence, and guesses the
+    question's language.
 
-    A topic's score is the mean of its best-matching question paraphrase and its best-matching answer
-    (in any language): the two views disagree on different mistakes, so requiring both is more robust
-    across languages than either alone. Out-of-scope examples have no answer and count their best
-    question alone. The language is the one of the closest question paraphrases.
+    Each candidate carries the classifier probability (``score``) and the nearest-neighbour
+    ``similarity``: the mean of the topic's best-matching question paraphrase and best-matching answer,
+    in any language. The language is the one of the closest question paraphrases.
     """
 
     def __init__(self, language_votes: int = 8) -> None:
         self.language_votes = language_votes
 
-    @staticmethod
-    def _combine(best: dict[tuple[str, str], float], topic: str) -> float:
-        question = best.get((topic, "question"), 0.0)
-        if topic == OUT_OF_SCOPE:
-            return question
-        return (question + best.get((topic, "answer"), 0.0)) / 2.0
-
     @component.output_types(candidates=list[dict[str, Any]], guessed_language=str)
-    def run(self, documents: list[Document]) -> dict[str, Any]:
+    def run(self, documents: list[Document], probabilities: dict[str, float]) -> dict[str, Any]:
         best: dict[tuple[str, str], float] = {}
         for doc in documents:
             key = (str(doc.meta.get("topic")), str(doc.meta.get("kind")))
             best[key] = max(best.get(key, 0.0), float(doc.score or 0.0))
         candidates: list[dict[str, Any]] = sorted(
-            ({"topic": t, "score": self._combine(best, t)} for t in {t for t, _ in best}),
+            (
+                {"topic": topic, "score": p, "similarity": self._similarity(best, topic)}
+                for topic, p in probabilities.items()
+            ),
             key=lambda c: -c["score"],
         )
         votes: dict[str, float] = {}
@@ -52,44 +48,49 @@ class TopicScorer:
             lang = str(doc.meta.get("lang"))
             votes[lang] = votes.get(lang, 0.0) + float(doc.score or 0.0)
         guessed = max(votes, key=lambda k: votes[k]) if votes else "de"
-        return {"candidates": candidates, "guessed_language": guessed}
+        return {"candidates": candidates[:10], "guessed_language": guessed}
+
+    @staticmethod
+    def _similarity(best: dict[tuple[str, str], float], topic: str) -> float:
+        question = best.get((topic, "question"), 0.0)
+        if topic == OUT_OF_SCOPE:
+            return question
+        return (question + best.get((topic, "answer"), 0.0)) / 2.0
 
 
 @component
 class SafetyGate:
     """Decides between answering and handing over; prefers handing over to a wrong legal answer.
 
-    Answers only when the best topic is (a) not the out-of-scope pseudo-topic, (b) similar enough in
-    absolute terms, (c) clearly ahead of the runner-up topic and (d) clearly ahead of the closest
-    out-of-scope example. The thresholds are calibrated by ``bench/calibrate_gate.py``.
+    Answers only when (a) the most probable class is a real topic, not the out-of-scope class, (b) the
+    out-of-scope class is improbable, (c) the best topic leads the runner-up by a clear probability
+    margin and (d) the question is close enough to that topic's own texts (nearest-neighbour
+    similarity). The thresholds are calibrated by ``bench/calibrate_gate.py``.
     """
 
-    def __init__(self, min_score: float = 0.87, min_margin: float = 0.005, min_oos_gap: float = 0.0) -> None:
-        self.min_score = min_score
+    def __init__(self, min_margin: float = 0.2, min_similarity: float = 0.87, max_out_of_scope: float = 0.1) -> None:
         self.min_margin = min_margin
-        self.min_oos_gap = min_oos_gap
+        self.min_similarity = min_similarity
+        self.max_out_of_scope = max_out_of_scope
 
     @component.output_types(decision=dict[str, Any])
     def run(self, candidates: list[dict[str, Any]]) -> dict[str, Any]:
         return {"decision": self.decide(candidates)}
 
     def decide(self, candidates: list[dict[str, Any]]) -> dict[str, Any]:
-        if not candidates:
-            return _decision(None, 0.0, 0.0, "nothing retrieved", candidates)
-        top = candidates[0]
         topics = [c for c in candidates if c["topic"] != OUT_OF_SCOPE]
-        oos: float = next((c["score"] for c in candidates if c["topic"] == OUT_OF_SCOPE), 0.0)
-        best: dict[str, Any] = topics[0] if topics else {"topic": None, "score": 0.0}
+        if not topics:
+            return _decision(None, 0.0, 0.0, "nothing retrieved", candidates)
+        best = topics[0]
         runner_up: float = topics[1]["score"] if len(topics) > 1 else 0.0
         margin = best["score"] - runner_up
-        if top["topic"] == OUT_OF_SCOPE:
-            reason = "closest to an out-of-scope example"
-        elif best["score"] < self.min_score:
-            reason = f"similarity {best['score']:.3f} below {self.min_score}"
-        elif best["score"] - oos < self.min_oos_gap:
-            reason = f"only {best['score'] - oos:.3f} ahead of an out-of-scope example"
+        oos: float = next((c["score"] for c in candidates if c["topic"] == OUT_OF_SCOPE), 0.0)
+        if candidates[0]["topic"] == OUT_OF_SCOPE or oos > self.max_out_of_scope:
+            reason = f"looks out of scope (p={oos:.2f})"
         elif margin < self.min_margin:
-            reason = f"ambiguous: {best['topic']} leads {topics[1]['topic']} by {margin:.3f}"
+            reason = f"ambiguous: {best['topic']} leads {topics[1]['topic']} by {margin:.2f}"
+        elif best["similarity"] < self.min_similarity:
+            reason = f"similarity {best['similarity']:.3f} below {self.min_similarity}"
         else:
             return _decision(best["topic"], best["score"], margin, "confident", candidates)
         return _decision(None, best["score"], margin, reason, candidates)

@@ -1,9 +1,10 @@
 """Turning the knowledge base into embedded documents, cached on disk by content hash.
 
 Every question paraphrase and every spoken answer, in every language, becomes one document; the
-out-of-scope examples become documents of the pseudo-topic ``__out_of_scope__``. Embedding ~2,000
-short texts takes a while on two cores, so the vectors are stored in ``<cache>/faq-index-<hash>.npz``
-and reused as long as the knowledge base (and the model) are unchanged.
+out-of-scope examples become documents of the pseudo-topic ``__out_of_scope__``. The same labelled
+vectors train the topic classifier. Embedding thousands of short texts takes minutes on two cores, so
+vectors and classifier are stored in ``<cache>/faq-index-<hash>.npz`` and reused as long as the
+knowledge base (and the model settings) are unchanged.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from haystack import Document
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
+from pipeline import classifier
 from pipeline.embedders import MODEL_ID, E5DocumentEmbedder
 from pipeline.knowledge import KnowledgeBase
 from pipeline.result import OUT_OF_SCOPE
@@ -48,51 +50,61 @@ def kb_documents(kb: KnowledgeBase) -> list[Document]:
 
 
 def _cache_key(kb: KnowledgeBase, docs: list[Document]) -> str:
-    digest = hashlib.sha256(f"{MODEL_ID}\0{kb.content_hash}\0{len(docs)}".encode())
-    return digest.hexdigest()[:20]
+    parts = f"{MODEL_ID}\0{kb.content_hash}\0{len(docs)}\0{classifier.SCALE}/{classifier.L2}/{classifier.ITERATIONS}"
+    return hashlib.sha256(parts.encode()).hexdigest()[:20]
 
 
-def build_document_store(
-    kb: KnowledgeBase, cache_dir: Path | None, embedder: E5DocumentEmbedder | None = None
-) -> InMemoryDocumentStore:
-    """An in-memory store holding every knowledge-base document with its embedding."""
+@dataclass(frozen=True)
+class FaqIndex:
+    """Everything retrieval needs at query time: the embedded documents and the topic classifier."""
+
+    store: InMemoryDocumentStore
+    model: classifier.TopicModel
+
+
+def build_index(kb: KnowledgeBase, cache_dir: Path | None, embedder: E5DocumentEmbedder | None = None) -> FaqIndex:
+    """Embed every knowledge-base document and train the classifier, or load both from the cache."""
     docs = kb_documents(kb)
     cache = cache_dir / f"faq-index-{_cache_key(kb, docs)}.npz" if cache_dir else None
-    vectors = _load_vectors(cache, len(docs)) if cache else None
-    if vectors is None:
+    cached = _load(cache, len(docs)) if cache else None
+    if cached is None:
         started = time.perf_counter()
         log.info("embedding %d knowledge-base documents (one-off, cached afterwards)", len(docs))
         embedder = embedder or E5DocumentEmbedder()
         embedded = embedder.run(documents=docs)["documents"]
         by_id = {d.id: d.embedding for d in embedded}
         vectors = np.asarray([by_id[d.id] for d in docs], dtype=np.float32)
+        model = classifier.train(vectors, [str(d.meta["topic"]) for d in docs])
         log.info("index built in %.1fs", time.perf_counter() - started)
         if cache:
-            _save_vectors(cache, vectors)
+            _save(cache, vectors, model)
+    else:
+        vectors, model = cached
     embedded_docs = [replace(doc, embedding=vec.tolist()) for doc, vec in zip(docs, vectors, strict=True)]
     store = InMemoryDocumentStore(embedding_similarity_function="cosine")
     store.write_documents(embedded_docs)
-    return store
+    return FaqIndex(store, model)
 
 
-def _load_vectors(path: Path, count: int) -> np.ndarray | None:
+def _load(path: Path, count: int) -> tuple[np.ndarray, classifier.TopicModel] | None:
     try:
         with np.load(path) as data:
             vectors = data["vectors"]
+            model = classifier.TopicModel(data["weights"], data["bias"], tuple(str(t) for t in data["topics"]))
     except (OSError, KeyError, ValueError):
         return None
     if vectors.shape[0] != count:
         log.warning("index cache %s does not match the knowledge base; rebuilding", path)
         return None
-    return vectors
+    return vectors, model
 
 
-def _save_vectors(path: Path, vectors: np.ndarray) -> None:
+def _save(path: Path, vectors: np.ndarray, model: classifier.TopicModel) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, vectors=vectors)
+            np.savez(fh, vectors=vectors, weights=model.weights, bias=model.bias, topics=np.array(model.topics))
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("could not write index cache %s (%s); it will be rebuilt next start", path, exc)

@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate retrieval on a question file")
     p.add_argument("questions", type=Path, help="YAML list of {lang, topic|null, text}")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("simulate-call", help="play Twilio's part against a running server")
+    p.add_argument("questions", type=Path, nargs="+", help="recorded questions (WAV/MP3/…), asked in turn")
+    p.add_argument("--digits", default="5", help="rating to press at the end (default 5)")
+    p.add_argument("--url", help="server base URL (default http://HOTLINE_HOST:HOTLINE_PORT)")
     p = sub.add_parser("retention", help="delete recordings and transcripts older than the office's periods")
     p.add_argument("--delete-call", metavar="CALL_ID", help="erase one call completely (a deletion request)")
     p = sub.add_parser("faq", help="knowledge-base tools")
@@ -221,6 +225,20 @@ def cmd_faq(args: Any, settings: Any) -> int:
     return EXIT_OK if report.ok else EXIT_CONFIG
 
 
+def cmd_simulate(args: Any, settings: Any) -> int:
+    from voice.simulate import SimulatedCall, run
+
+    if not settings.twilio_auth_token:
+        print("error: set HOTLINE_TWILIO_AUTH_TOKEN (the same value the server uses)", file=sys.stderr)
+        return EXIT_CONFIG
+    missing = [str(q) for q in args.questions if not q.is_file()]
+    if missing:
+        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    url = args.url or f"http://{settings.host}:{settings.port}"
+    return run(SimulatedCall(url, settings.twilio_auth_token, list(args.questions), rating=args.digits))
+
+
 def cmd_retention(args: Any, settings: Any) -> int:
     import datetime as dt
 
@@ -264,4 +282,5 @@ _HANDLERS = {
     "eval": cmd_eval,
     "faq": cmd_faq,
     "retention": cmd_retention,
+    "simulate-call": cmd_simulate,
 }

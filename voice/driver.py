@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from voice.domain import AnswerLike, Transcript
 from voice.engine import CallState, step
@@ -22,6 +23,7 @@ from voice.engine_types import (
     Play,
     RecordTurn,
     StageFailed,
+    StoreRating,
     Transcribe,
     Transcribed,
     Utterance,
@@ -50,7 +52,16 @@ class TurnRecord:
 class LocalDriver:
     """Feeds events to the engine and runs recognition, retrieval and synthesis in this thread."""
 
-    def __init__(self, services: Services, call_id: str = "local", audio_format: str | None = "ulaw8k") -> None:
+    def __init__(
+        self,
+        services: Services,
+        call_id: str = "local",
+        audio_format: str | None = "ulaw8k",
+        store: Any = None,
+        store_call_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.store_call_id = store_call_id
         self.services = services
         self.state = CallState(call_id=call_id, config=services.engine_config())
         self.audio_format = audio_format
@@ -95,8 +106,13 @@ class LocalDriver:
             self.plays.append((action, [self._render(item) for item in action.items]))
             self._timings["tts"] = self._timings.get("tts", 0.0) + _ms(started)
         if isinstance(action, RecordTurn):
-            self.turns.append(TurnRecord(action.turn, action.transcript, action.answer, dict(self._timings)))
+            record = TurnRecord(action.turn, action.transcript, action.answer, dict(self._timings))
+            self.turns.append(record)
             self._timings = {}
+            if self.store is not None and self.store_call_id:
+                self.store.record_turn(self.store_call_id, stored_turn(record))
+        if isinstance(action, StoreRating) and self.store is not None and self.store_call_id:
+            self.store.store_rating(self.store_call_id, action.rating)
         return None
 
     def _timed(self, stage: str, work: Callable[[], Event]) -> Event:
@@ -119,3 +135,24 @@ class LocalDriver:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 1)
+
+
+def stored_turn(record: TurnRecord) -> Any:
+    """The database row of a turn (imported lazily: the CLI needs no database)."""
+    from voice.storage.store import TurnRecord as Row
+
+    t, a = record.transcript, record.answer
+    return Row(
+        turn=record.turn,
+        status=t.status.value if t else "keypad",
+        transcript=t.text if t else None,
+        language=t.language if t else None,
+        language_probability=t.language_probability if t else None,
+        topic=a.topic if a else None,
+        handover=bool(a.handover) if a else False,
+        score=a.score if a else None,
+        answer_language=a.language if a else None,
+        asr_ms=record.timings_ms.get("asr"),
+        retrieval_ms=record.timings_ms.get("retrieval"),
+        tts_ms=record.timings_ms.get("tts"),
+    )

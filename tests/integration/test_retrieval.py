@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from pipeline.answerer import build_query_pipeline, load_query_pipeline
-from pipeline.index import build_document_store
+from pipeline.index import build_index
 from pipeline.knowledge import load_knowledge_base
 
 pytestmark = pytest.mark.integration
@@ -57,10 +57,9 @@ def test_unknown_language_is_rejected(faq_answerer):
 def test_pipeline_round_trips_through_yaml(faq_answerer, root):
     original = faq_answerer.pipeline
     text = original.dumps()
-    assert "pipeline.components.SafetyGate" in text and "min_score" in text
+    assert "pipeline.components.SafetyGate" in text and "min_similarity" in text
     kb = load_knowledge_base(root / "prompts")
-    store = build_document_store(kb, root / "var/cache")
-    loaded = load_query_pipeline(text, store)
+    loaded = load_query_pipeline(text, build_index(kb, root / "var/cache"))
     loaded.warm_up()
     out = loaded.run({"embedder": {"text": "Meine Karte ist weg, gestohlen"}, "composer": {"language": "de"}})
     assert out["composer"]["answer"].topic == "eat-verloren"
@@ -75,16 +74,16 @@ def test_index_is_cached_by_content_hash(root, tmp_path, faq_answerer):
             path.unlink()
     cache = tmp_path / "cache"
     kb = load_knowledge_base(prompts)
-    build_document_store(kb, cache)
+    build_index(kb, cache)
     files = list(cache.glob("faq-index-*.npz"))
     assert len(files) == 1
     before = files[0].stat().st_mtime_ns
-    store = build_document_store(kb, cache)
+    index = build_index(kb, cache)
     assert files[0].stat().st_mtime_ns == before  # reused, not rebuilt
-    assert store.count_documents() > 100
+    assert index.store.count_documents() > 100 and "duldung" in index.model.topics
     entry = (prompts / "faq" / "duldung.yaml").read_text(encoding="utf-8")
     (prompts / "faq" / "duldung.yaml").write_text(entry.replace("Duldung", "Duldung ", 1), encoding="utf-8")
-    build_document_store(load_knowledge_base(prompts), cache)
+    build_index(load_knowledge_base(prompts), cache)
     assert len(list(cache.glob("faq-index-*.npz"))) == 2  # changed content, new key
-    pipe = build_query_pipeline(store, faq_answerer.options)
+    pipe = build_query_pipeline(index, faq_answerer.options)
     assert "gate" in pipe.graph.nodes

@@ -1,0 +1,295 @@
+"""Whole calls through the Flask app with signed Twilio requests.
+
+Real retrieval, real eSpeak audio, a real SQLite/PostgreSQL call store and a real HTTP media server for
+the recordings; speech recognition is a fake here (the transport is under test; Whisper has its own
+tests on real speech), returning the question the caller "said".
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import soundfile as sf
+from twilio.request_validator import RequestValidator
+
+from tests.fakes import FakeTranscriber, said
+from voice.domain import SpeechStatus, Transcript
+
+pytestmark = pytest.mark.integration
+TOKEN = "test-auth-token"
+
+
+class MediaServer:
+    """Serves a WAV per path; ``not_ready`` answers 404 that many times first (Twilio's lag)."""
+
+    def __init__(self) -> None:
+        self.not_ready = 0
+        self.hits = 0
+        buf = io.BytesIO()
+        sf.write(buf, (0.2 * np.sin(np.arange(16000) / 3.0)).astype(np.float32), 8000, format="WAV", subtype="PCM_16")
+        self.wav = buf.getvalue()
+        media = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                media.hits += 1
+                if media.not_ready > 0:
+                    media.not_ready -= 1
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/wav")
+                self.end_headers()
+                self.wfile.write(media.wav)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/Recordings/RE1"
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[MediaServer]:
+    server = MediaServer()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture()
+def hotline(tmp_path, settings, faq_answerer, monkeypatch):
+    from app import create_app, create_services
+    from voice.storage.store import SqlCallStore
+    from voice.tts.cache import CachedSynthesizer
+    from voice.tts.espeak import EspeakSynthesizer
+
+    s = replace(settings, twilio_auth_token=TOKEN, data_dir=tmp_path, audio_cache_dir=tmp_path / "audio")
+    services = create_services(s)
+    services.answerer = faq_answerer
+    services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), tmp_path / "audio")
+    services.transcriber = FakeTranscriber()
+    store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
+    app = create_app(s, services, warm=False, store=store)
+    monkeypatch.setattr("voice.web.twilio.is_open", lambda office: True)
+    return app, services, store
+
+
+class Phone:
+    """Plays Twilio's part: signed form posts, TwiML parsed as XML."""
+
+    def __init__(self, app, sid: str = "CA1") -> None:
+        self.client = app.test_client()
+        self.sid = sid
+
+    def post(self, path: str, token: str = TOKEN, **form: str) -> tuple[int, ET.Element | None]:
+        params = {"CallSid": self.sid, **form}
+        url = f"http://localhost{path}"
+        signature = RequestValidator(token).compute_signature(url, params)
+        response = self.client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+        body = response.get_data(as_text=True)
+        return response.status_code, (ET.fromstring(body) if body.startswith("<?xml") else None)
+
+    def audio_ok(self, root: ET.Element) -> int:
+        """Fetch every <Play> URL and check it is telephone audio; returns how many were played."""
+        urls = [p.text for p in root.iter("Play")]
+        for url in urls:
+            response = self.client.get(url.replace("http://localhost", ""))
+            assert response.status_code == 200 and response.mimetype == "audio/wav"
+            assert sf.info(io.BytesIO(response.data)).samplerate == 8000
+        return len(urls)
+
+
+def record_action(root: ET.Element) -> str:
+    record = root.find("Record")
+    assert record is not None, ET.tostring(root)
+    return record.get("action", "")
+
+
+def test_forged_signature_is_refused(hotline):
+    app, _, _ = hotline
+    phone = Phone(app)
+    assert phone.post("/twilio/voice", token="wrong", From="+4915100000")[0] == 403
+    response = app.test_client().post("/twilio/voice", data={"CallSid": "CA1"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "lang,question",
+    [
+        ("de", "Wie verlängere ich meine Aufenthaltserlaubnis?"),
+        ("tr", "Oturma iznimi nasıl uzatabilirim?"),
+        ("ar", "كيف يمكنني تمديد تصريح إقامتي؟"),
+    ],
+)
+def test_question_answer_and_rating(hotline, media, lang, question):
+    app, services, store = hotline
+    services.transcriber.results.append(said(question, lang, 0.97))
+    phone = Phone(app, sid=f"CA-{lang}")
+    code, root = phone.post("/twilio/voice", From="+491511234567")
+    assert code == 200 and record_action(root).endswith("/twilio/recording")
+    assert phone.audio_ok(root) == 3  # greeting, hint, "ask after the tone"
+    code, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
+    assert code == 200 and phone.audio_ok(root) >= 4  # intro, answer, legal basis, disclaimer, another?
+    assert record_action(root)  # listening for another question
+    code, root = phone.post("/twilio/digits", Digits="#")
+    gather = root.find("Gather")
+    assert gather is not None and gather.get("numDigits") == "1"
+    code, root = phone.post("/twilio/digits", Digits="7")  # invalid rating: one reprompt
+    assert root.find("Gather") is not None
+    code, root = phone.post("/twilio/digits", Digits="4")
+    assert root.find("Hangup") is not None
+    phone.post("/twilio/status", CallStatus="completed")
+    call = store.get_call(app.extensions["hotline_calls"].calls.get(phone.sid, None) or _only_call(store))
+    assert call["rating"] == 4 and call["end_reason"] == "completed"
+    assert call["turns"][0]["topic"] == "aufenthaltserlaubnis-verlaengern"
+    assert call["turns"][0]["answer_language"] == lang
+    assert call["caller_hash"] and "1234567" not in str(call)
+
+
+def _only_call(store) -> str:
+    from sqlalchemy import select
+
+    from voice.storage.schema import calls
+
+    with store.engine.connect() as conn:
+        ids = conn.execute(select(calls.c.id).order_by(calls.c.started_at.desc())).scalars().all()
+    return ids[0]
+
+
+def test_recording_not_ready_is_retried(hotline, media):
+    app, services, _ = hotline
+    services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?"))
+    media.not_ready = 2
+    phone = Phone(app, sid="CA-retry")
+    phone.post("/twilio/voice", From="+4930111")
+    before = media.hits
+    code, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+    assert code == 200 and media.hits - before == 3
+    assert phone.audio_ok(root) >= 4
+
+
+def test_asr_failure_apologises_and_listens_again(hotline, media):
+    app, services, _ = hotline
+
+    def broken(audio, language=None):
+        raise RuntimeError("decoder crashed")
+
+    services.transcriber.transcribe = broken  # type: ignore[method-assign]
+    phone = Phone(app, sid="CA-asr")
+    phone.post("/twilio/voice", From="+4930222")
+    code, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+    assert code == 200
+    # nothing answered yet: the caller hears the apology and is offered a person (office open)
+    assert root.find("Dial") is not None and phone.audio_ok(root) >= 1
+
+
+def test_handover_in_and_out_of_office_hours(hotline, media, monkeypatch):
+    app, services, _ = hotline
+    for open_now, sid in ((True, "CA-open"), (False, "CA-closed")):
+        monkeypatch.setattr("voice.web.twilio.is_open", lambda office, v=open_now: v)
+        services.transcriber.results.append(said("Wie wird das Wetter morgen?"))
+        phone = Phone(app, sid=sid)
+        phone.post("/twilio/voice", From="+4930333")
+        _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+        dial = root.find("Dial")
+        if open_now:
+            assert dial is not None and dial.text == services.phrases.content.office["transfer_number"]
+        else:
+            assert dial is None and root.find("Record") is not None  # contact channels, then go on
+
+
+def test_language_menu_switch_and_kurdish_topic_menu(hotline):
+    app, services, _ = hotline
+    phone = Phone(app, sid="CA-menu")
+    phone.post("/twilio/voice", From="+4930444")
+    _, root = phone.post("/twilio/recording", Digits="*")
+    assert root.find("Gather") is not None and phone.audio_ok(root) == 9  # 8 languages and "more"
+    _, root = phone.post("/twilio/digits", Digits="9")
+    _, root = phone.post("/twilio/digits", Digits="1")  # Kurmancî
+    gather = root.find("Gather")
+    assert gather is not None and root.find("Record") is None  # keypad, not speech
+    _, root = phone.post("/twilio/digits", Digits="1")  # first category
+    _, root = phone.post("/twilio/digits", Digits="1")  # first topic
+    assert phone.audio_ok(root) >= 2
+    call = app.extensions["hotline_calls"].calls["CA-menu"]
+    turn = call.driver.turns[-1]
+    assert turn.answer.language == "ku" and turn.answer.topic and not turn.answer.handover
+
+
+def test_hangup_before_rating_leaves_a_complete_record(hotline, media):
+    app, services, store = hotline
+    services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?"))
+    phone = Phone(app, sid="CA-hangup")
+    phone.post("/twilio/voice", From="+4930555")
+    phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+    phone.post("/twilio/status", CallStatus="completed")
+    call = store.get_call(_only_call(store))
+    assert call["rating"] is None and call["end_reason"].startswith("hangup:") and call["ended_at"]
+    assert len(call["turns"]) == 1
+
+
+def test_silence_in_the_recording_is_no_input(hotline):
+    app, _, _ = hotline
+    phone = Phone(app, sid="CA-silent")
+    phone.post("/twilio/voice", From="+4930666")
+    _, root = phone.post("/twilio/noinput")
+    assert root.find("Record") is not None and phone.audio_ok(root) == 1  # "I heard nothing"
+
+
+def test_expired_or_forged_audio_urls_are_refused(hotline):
+    app, _, _ = hotline
+    phone = Phone(app, sid="CA-audio")
+    _, root = phone.post("/twilio/voice", From="+4930777")
+    url = next(root.iter("Play")).text.replace("http://localhost", "")
+    assert phone.client.get(url).status_code == 200
+    assert phone.client.get(url.replace("&s=", "&s=0")).status_code == 403
+    assert phone.client.get(url.split("?")[0]).status_code == 403
+
+
+def test_rating_is_kept_while_the_database_is_down(hotline, media, tmp_path):
+    app, services, store = hotline
+    services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?"))
+    phone = Phone(app, sid="CA-dbdown")
+    phone.post("/twilio/voice", From="+4930888")
+    phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+    phone.post("/twilio/digits", Digits="#")
+    db = tmp_path / "calls.db"
+    db.rename(tmp_path / "calls.db.away")
+    (tmp_path / "calls.db").mkdir()  # the database file is gone: every write fails
+    _, root = phone.post("/twilio/digits", Digits="5")
+    assert root.find("Hangup") is not None  # the caller notices nothing
+    (tmp_path / "calls.db").rmdir()
+    (tmp_path / "calls.db.away").rename(db)
+    assert store.flush() >= 1
+    assert store.get_call(_only_call(store))["rating"] == 5
+
+
+def test_unreadable_recording_asks_to_repeat(hotline, media):
+    app, services, _ = hotline
+    media_wav = media.wav
+    media.wav = b"not audio"
+    try:
+        phone = Phone(app, sid="CA-garbage")
+        phone.post("/twilio/voice", From="+4930999")
+        _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+        assert root.find("Record") is not None and phone.audio_ok(root) == 1
+    finally:
+        media.wav = media_wav
+
+
+def test_no_speech_transcript_reprompts(hotline, media):
+    app, services, _ = hotline
+    services.transcriber.results.append(Transcript("", None, 0.0, 3.0, SpeechStatus.NO_SPEECH, "silence"))
+    phone = Phone(app, sid="CA-nospeech")
+    phone.post("/twilio/voice", From="+4931000")
+    _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+    assert root.find("Record") is not None

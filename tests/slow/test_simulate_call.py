@@ -1,0 +1,69 @@
+"""`simulate-call` against a real running server: real Whisper, real retrieval, real TTS, real HTTP,
+a real database; the call and its rating end up stored."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_simulated_call_end_to_end(tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HOTLINE_TWILIO_AUTH_TOKEN": "simulation-token",
+        "HOTLINE_PORT": str(port),
+        "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
+        "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),
+    }
+    server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+        question = ROOT / "tests/data/speech/leopard_test_de.wav"
+        result = subprocess.run(
+            [sys.executable, "app.py", "simulate-call", str(question), "--digits", "4"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "caller asks: leopard_test_de.wav" in out and "asr=" in out  # per-stage timings came back
+        assert "caller rates 4" in out and "call completed" in out
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'calls.db'}")
+    with engine.connect() as conn:
+        call = conn.execute(text("SELECT id, rating, end_reason, caller_hash FROM calls")).one()
+        turns = conn.execute(text("SELECT transcript, language FROM turns WHERE call_id = :i"), {"i": call.id}).all()
+    assert call.rating == 4 and call.end_reason == "completed" and call.caller_hash
+    assert turns and turns[0].language == "de" and turns[0].transcript

@@ -1,0 +1,238 @@
+"""Twilio voice webhooks (record-and-answer turns): the only code that knows Twilio's form fields.
+
+Each webhook turns Twilio's request into one engine event, runs the engine (and the work it asks for)
+in a worker thread within ``webhook_budget_s``, and answers with TwiML. Slower work answers "one moment"
+and continues by redirect, so Twilio's 15-second limit is never reached. Every request must carry a
+valid ``X-Twilio-Signature``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+from voice.audio import AudioDecodeError, load_audio
+from voice.config import Settings
+from voice.driver import LocalDriver
+from voice.engine_types import (
+    Action,
+    CallEnded,
+    CallStarted,
+    DigitsPressed,
+    Event,
+    NoInput,
+    RecordTurn,
+    UtteranceFinished,
+    UtteranceUnreadable,
+)
+from voice.office_hours import is_open
+from voice.recordings import RecordingUnavailable, fetch_recording
+from voice.services import Services
+from voice.web import twiml
+from voice.web.audio import audio_url
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+_FINISHED = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+@dataclass
+class TwilioCall:
+    driver: LocalDriver
+    store_call_id: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    pending: Future[list[Action]] | None = None
+    waited: bool = False
+
+
+class CallRegistry:
+    """Calls in progress, by CallSid (process-local; run one server process per line, see README)."""
+
+    def __init__(self, workers: int = 8) -> None:
+        self.calls: dict[str, TwilioCall] = {}
+        self.lock = threading.Lock()
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="call")
+
+
+def _services() -> Services:
+    services: Services = current_app.extensions["hotline"]
+    return services
+
+
+def _registry() -> CallRegistry:
+    registry: CallRegistry = current_app.extensions["hotline_calls"]
+    return registry
+
+
+def _public_url() -> str:
+    base = _services().settings.public_base_url.rstrip("/")
+    if not base:
+        return request.url
+    query = request.query_string.decode()
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+@bp.before_request
+def verify_signature() -> None:
+    token = _services().settings.twilio_auth_token
+    if not token:
+        log.error("HOTLINE_TWILIO_AUTH_TOKEN is not set: refusing Twilio webhooks")
+        abort(403)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not RequestValidator(token).validate(_public_url(), request.form.to_dict(), signature):
+        log.warning("forged or mis-signed Twilio request to %s refused", request.path)
+        abort(403)
+
+
+def _routes() -> twiml.Routes:
+    base = _services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
+    return twiml.Routes(
+        f"{base}/twilio/recording", f"{base}/twilio/digits", f"{base}/twilio/noinput", f"{base}/twilio/continue"
+    )
+
+
+def _audio(key: str) -> str:
+    s = _services().settings
+    base = s.public_base_url.rstrip("/") or request.host_url.rstrip("/")
+    return audio_url(base, key, current_app.extensions["hotline_url_secret"], s.audio_url_ttl_s)
+
+
+def _xml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def _respond(call: TwilioCall, future: Future[list[Action]]) -> Response:
+    """Wait for the engine within the budget; otherwise say "one moment" and come back."""
+    services = _services()
+    try:
+        actions = future.result(timeout=services.settings.webhook_budget_s)
+    except FutureTimeout:
+        call.pending = future
+        audio = None
+        if not call.waited:
+            call.waited = True
+            lang = call.driver.state.language
+            rendered = services.synthesizer.render(services.phrases.say("please_wait", lang), lang, "ulaw8k")
+            audio = _audio(rendered.key)
+        return _xml(twiml.wait_and_continue(audio, _routes()))
+    except Exception:  # the engine turns stage failures into speech; this is the last line of defence
+        log.exception("call %s failed", call.store_call_id)
+        text = services.phrases.say("technical_fallback", "de")
+        return _xml(twiml.spoken_fallback(text, services.phrases.content.office.get("transfer_number")))
+    call.pending, call.waited = None, False
+    plays = {play.play_id: items for play, items in call.driver.plays[-8:]}
+    office = services.phrases.content.office
+    response = _xml(twiml.render(actions, plays, _audio, _routes(), str(office.get("transfer_number", ""))))
+    if call.driver.turns and any(isinstance(a, RecordTurn) for a in actions):  # for the simulator and QA
+        timings = call.driver.turns[-1].timings_ms
+        response.headers["X-Hotline-Timings"] = ";".join(f"{k}={v:.0f}" for k, v in timings.items())
+    return response
+
+
+def _feed(call: TwilioCall, event: Event) -> Response:
+    with call.lock:
+        future = _registry().executor.submit(call.driver.feed, event)
+        return _respond(call, future)
+
+
+def _call() -> TwilioCall:
+    sid = request.form.get("CallSid", "")
+    call = _registry().calls.get(sid)
+    if call is None:
+        abort(404)
+    return call
+
+
+@bp.post("/voice")
+def incoming_call() -> Response:
+    services = _services()
+    sid = request.form.get("CallSid", "")
+    if not sid:
+        abort(400)
+    registry = _registry()
+    with registry.lock:
+        call = registry.calls.get(sid)
+        if call is None:
+            store = current_app.extensions["hotline_store"]
+            store_id = store.start_call("twilio", external_id=sid, caller=request.form.get("From"))
+            driver = LocalDriver(services, call_id=sid, audio_format="ulaw8k", store=store, store_call_id=store_id)
+            call = registry.calls[sid] = TwilioCall(driver, store_id)
+    open_now = is_open(services.phrases.content.office)
+    return _feed(call, CallStarted(sid, office_open=open_now))
+
+
+def _recording_event(url: str, s: Settings) -> Event:
+    auth = (s.twilio_account_sid, s.twilio_auth_token) if s.twilio_account_sid else None
+    try:
+        media = url if url.endswith(".wav") else url + ".wav"  # Twilio serves the recording as WAV this way
+        data = fetch_recording(media, auth, s.recording_fetch_tries)
+        return UtteranceFinished(load_audio(data))
+    except (RecordingUnavailable, AudioDecodeError) as exc:
+        log.error("caller audio unusable: %s", exc)
+        return UtteranceUnreadable(str(exc))
+
+
+@bp.post("/recording")
+def recording() -> Response:
+    call = _call()
+    digits = request.form.get("Digits", "")
+    if digits and digits != "hangup":
+        return _feed(call, DigitsPressed(digits))
+    url = request.form.get("RecordingUrl", "")
+    if not url or request.form.get("RecordingDuration", "1") == "0":
+        return _feed(call, NoInput())
+
+    settings = _services().settings  # read here: the worker thread has no application context
+
+    def work() -> list[Action]:
+        return call.driver.feed(_recording_event(url, settings))
+
+    with call.lock:
+        return _respond(call, _registry().executor.submit(work))
+
+
+@bp.post("/digits")
+def digits() -> Response:
+    return _feed(_call(), DigitsPressed(request.form.get("Digits", "")))
+
+
+@bp.post("/noinput")
+def no_input() -> Response:
+    return _feed(_call(), NoInput())
+
+
+@bp.post("/continue")
+def continue_call() -> Response:
+    call = _call()
+    with call.lock:
+        if call.pending is None:
+            return _feed_unlocked_empty(call)
+        return _respond(call, call.pending)
+
+
+def _feed_unlocked_empty(call: TwilioCall) -> Response:
+    future: Future[list[Action]] = Future()
+    future.set_result([])
+    return _respond(call, future)
+
+
+@bp.post("/status")
+def status() -> Response:
+    sid = request.form.get("CallSid", "")
+    if request.form.get("CallStatus", "") in _FINISHED:
+        call = _registry().calls.pop(sid, None)
+        if call is not None:
+            with call.lock:
+                call.driver.feed(CallEnded(request.form.get("CallStatus", "completed")))
+            state = call.driver.state
+            reason = "completed" if state.rating is not None else f"hangup:{state.phase.value}"
+            store: Any = current_app.extensions["hotline_store"]
+            store.end_call(call.store_call_id, reason, state.language, state.handovers)
+    return Response("", status=204)
