@@ -119,7 +119,7 @@ def _answered(state: CallState, a: AnswerLike) -> Step:
     record = RecordTurn(turn, state.transcript, a)
     if a.handover:
         state, actions = _handover(state)
-        return state, [record, *actions]
+        return state, [actions[0], record, *actions[1:]]  # recorded after its audio is rendered
     items: list[Utterance | str] = ["answer_intro", SpokenText(a.text, a.language)]
     if a.legal_basis:
         params = (("legal_basis", ", ".join(a.legal_basis)), ("as_of", a.as_of))
@@ -130,14 +130,14 @@ def _answered(state: CallState, a: AnswerLike) -> Step:
     if state.language in state.config.keypad_only and turn < state.config.max_turns:
         state, prompt = play(state, *items)
         state, menu = menus.open_topic_menu(state)
-        return state, [record, prompt, *menu]
+        return state, [prompt, record, *menu]
     if turn >= state.config.max_turns:
         state, prompt = play(state, *items)
         state, rating = _ask_rating(state)
-        return state, [record, prompt, *rating]
+        return state, [prompt, record, *rating]
     items.append("another_question")
     state, prompt = play(state, *items)
-    return state, [record, prompt, Listen()]
+    return state, [prompt, record, Listen()]
 
 
 def _handover(state: CallState, first: str | None = "unsure_handover") -> Step:

@@ -142,12 +142,23 @@ def _feed(call: TwilioCall, event: Event) -> Response:
         return _respond(call, future)
 
 
+class _UnknownCall(Exception):
+    """A webhook for a call this process does not know (e.g. the server restarted mid-call)."""
+
+
 def _call() -> TwilioCall:
-    sid = request.form.get("CallSid", "")
-    call = _registry().calls.get(sid)
+    call = _registry().calls.get(request.form.get("CallSid", ""))
     if call is None:
-        abort(404)
+        raise _UnknownCall()
     return call
+
+
+@bp.errorhandler(_UnknownCall)
+def unknown_call(_: _UnknownCall) -> Response:
+    log.error("webhook %s for an unknown call; apologising and handing over", request.path)
+    services = _services()
+    text = services.phrases.say("technical_fallback", "de")
+    return _xml(twiml.spoken_fallback(text, services.phrases.content.office.get("transfer_number")))
 
 
 @bp.post("/voice")
