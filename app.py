@@ -50,6 +50,7 @@ def create_services(settings: Settings) -> Services:
             min_margin=settings.gate_min_margin,
             min_similarity=settings.gate_min_similarity,
             max_out_of_scope=settings.gate_max_out_of_scope,
+            out_of_scope_gap=settings.gate_out_of_scope_gap,
         )
     )
     synthesizer = CachedSynthesizer(make_synthesizer(settings), settings.audio_cache_dir)

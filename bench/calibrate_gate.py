@@ -1,7 +1,7 @@
 """Calibrate the safety gate's thresholds on development questions.
 
 Runs the pipeline once per question (up to the scorer), then grid-searches (min_margin,
-min_similarity, max_out_of_scope) for the highest in-scope top-1 accuracy whose wrong-answer rate and
+min_similarity, max_out_of_scope, out_of_scope_gap) for the highest in-scope top-1 accuracy whose wrong-answer rate and
 out-of-scope answer rate stay within budget. To keep the choice honest it calibrates on the
 even-numbered items and reports the odd-numbered ones as held out.
 
@@ -71,11 +71,12 @@ def main() -> int:
     cands = candidates_for(answerer, items)
     calib = (items[0::2], cands[0::2])
     held = (items[1::2], cands[1::2])
-    best: tuple[tuple[float, float, float], Rates] | None = None
+    best: tuple[tuple[float, float, float, float], Rates] | None = None
     grid = itertools.product(
         [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
         [0.0, 0.84, 0.85, 0.86, 0.87, 0.88],
         [1.0, 0.3, 0.2, 0.1, 0.05],
+        [1.0, 0.05, 0.03, 0.01, 0.0],
     )
     for setting in grid:
         rates = score(SafetyGate(*setting), *calib, known)
@@ -84,8 +85,8 @@ def main() -> int:
     if best is None:
         print("no setting meets the budgets")
         return 1
-    margin, similarity, oos = best[0]
-    print(f"chosen: min_margin={margin} min_similarity={similarity} max_out_of_scope={oos}")
+    margin, similarity, oos, gap = best[0]
+    print(f"chosen: min_margin={margin} min_similarity={similarity} max_out_of_scope={oos} out_of_scope_gap={gap}")
     print(f"{'split':<14}{'n':>5}{'top-1 acc':>11}{'wrong ans':>11}{'hand-over':>11}{'OOS answered':>14}")
     for name, (its, cs) in (("calibration", calib), ("held-out", held), ("all", (items, cands))):
         acc, wrong, ho, oa = score(SafetyGate(*best[0]), its, cs, known)

@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from haystack import Pipeline
-from haystack.components.retrievers.in_memory import InMemoryEmbeddingRetriever
 
 from pipeline.classifier import TopicClassifier
 from pipeline.components import AnswerComposer, SafetyGate, TopicScorer
 from pipeline.embedders import E5TextEmbedder
 from pipeline.index import FaqIndex, build_index
 from pipeline.knowledge import load_knowledge_base
+from pipeline.matcher import TopicMatcher
 from pipeline.result import FaqAnswer
 
 log = logging.getLogger(__name__)
 
 # Modules whose classes a serialised pipeline may instantiate (Haystack's ``allowed_modules``).
-ALLOWED_MODULES = ["pipeline.components", "pipeline.embedders", "pipeline.classifier"]
+ALLOWED_MODULES = ["pipeline.components", "pipeline.embedders", "pipeline.classifier", "pipeline.matcher"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,10 @@ class RetrievalOptions:
     prompts_dir: Path = Path("prompts")
     office_profile: Path = Path("prompts/office.example.yaml")
     cache_dir: Path | None = Path("var/cache")
-    top_k: int = 60
-    min_margin: float = 0.2
-    min_similarity: float = 0.87
-    max_out_of_scope: float = 0.1
+    min_margin: float = 0.15
+    min_similarity: float = 0.88
+    max_out_of_scope: float = 0.05
+    out_of_scope_gap: float = 0.03
     threads: int = 0
 
 
@@ -47,7 +47,9 @@ def build_query_pipeline(index: FaqIndex, options: RetrievalOptions) -> Pipeline
     """Question text (and optional language) in, ``FaqAnswer`` out."""
     pipe = Pipeline()
     pipe.add_component("embedder", E5TextEmbedder(threads=options.threads))
-    pipe.add_component("retriever", InMemoryEmbeddingRetriever(document_store=index.store, top_k=options.top_k))
+    matcher = TopicMatcher()
+    matcher.attach(index)
+    pipe.add_component("matcher", matcher)
     topic_classifier = TopicClassifier()
     topic_classifier.model = index.model
     pipe.add_component("classifier", topic_classifier)
@@ -58,27 +60,28 @@ def build_query_pipeline(index: FaqIndex, options: RetrievalOptions) -> Pipeline
             min_margin=options.min_margin,
             min_similarity=options.min_similarity,
             max_out_of_scope=options.max_out_of_scope,
+            out_of_scope_gap=options.out_of_scope_gap,
         ),
     )
     pipe.add_component(
         "composer",
         AnswerComposer(prompts_dir=str(options.prompts_dir), office_profile=str(options.office_profile)),
     )
-    pipe.connect("embedder.embedding", "retriever.query_embedding")
+    pipe.connect("embedder.embedding", "matcher.embedding")
     pipe.connect("embedder.embedding", "classifier.embedding")
     pipe.connect("classifier.probabilities", "scorer.probabilities")
-    pipe.connect("retriever.documents", "scorer.documents")
+    pipe.connect("matcher.best", "scorer.best")
     pipe.connect("scorer.candidates", "gate.candidates")
     pipe.connect("gate.decision", "composer.decision")
-    pipe.connect("scorer.guessed_language", "composer.guessed_language")
+    pipe.connect("matcher.guessed_language", "composer.guessed_language")
     return pipe
 
 
 def load_query_pipeline(yaml_text: str, index: FaqIndex) -> Pipeline:
     """Rebuild a pipeline from its YAML and attach the index (documents and classifier) to it."""
     pipe = Pipeline.loads(yaml_text, allowed_modules=ALLOWED_MODULES)
-    retriever: Any = pipe.get_component("retriever")
-    retriever.document_store = index.store
+    matcher: Any = pipe.get_component("matcher")
+    matcher.attach(index)
     topic_classifier: Any = pipe.get_component("classifier")
     topic_classifier.model = index.model
     return pipe
@@ -107,7 +110,7 @@ class FaqAnswerer:
             log.info(
                 "FAQ pipeline ready: %d entries, %d documents, %.2fs",
                 len(kb.entries),
-                index.store.count_documents(),
+                len(index),
                 time.perf_counter() - started,
             )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from haystack import Document, component
+from haystack import component
 
 from pipeline.content import Content, load_content
 from pipeline.knowledge import KnowledgeBase, load_knowledge_base
@@ -18,44 +18,30 @@ from pipeline.result import OUT_OF_SCOPE, FaqAnswer
 
 @component
 class TopicScorer:
-    """Joins the classifier's topic probabilities with nearest-neighbour evidence, and guesses the
-    question's language.
+    """Joins the classifier's topic probabilities with the nearest-neighbour evidence.
 
     Each candidate carries the classifier probability (``score``) and the nearest-neighbour
     ``similarity``: the mean of the topic's best-matching question paraphrase and best-matching answer,
-    in any language. The language is the one of the closest question paraphrases.
+    in any language (the out-of-scope examples have no answers: their best question counts alone).
     """
 
-    def __init__(self, language_votes: int = 8) -> None:
-        self.language_votes = language_votes
-
-    @component.output_types(candidates=list[dict[str, Any]], guessed_language=str)
-    def run(self, documents: list[Document], probabilities: dict[str, float]) -> dict[str, Any]:
-        best: dict[tuple[str, str], float] = {}
-        for doc in documents:
-            key = (str(doc.meta.get("topic")), str(doc.meta.get("kind")))
-            best[key] = max(best.get(key, 0.0), float(doc.score or 0.0))
+    @component.output_types(candidates=list[dict[str, Any]])
+    def run(self, probabilities: dict[str, float], best: dict[str, dict[str, float]]) -> dict[str, Any]:
         candidates: list[dict[str, Any]] = sorted(
             (
-                {"topic": topic, "score": p, "similarity": self._similarity(best, topic)}
+                {"topic": topic, "score": p, "similarity": self._similarity(best.get(topic, {}), topic)}
                 for topic, p in probabilities.items()
             ),
             key=lambda c: -c["score"],
         )
-        votes: dict[str, float] = {}
-        questions = [d for d in documents if d.meta.get("kind") == "question"]
-        for doc in questions[: self.language_votes]:
-            lang = str(doc.meta.get("lang"))
-            votes[lang] = votes.get(lang, 0.0) + float(doc.score or 0.0)
-        guessed = max(votes, key=lambda k: votes[k]) if votes else "de"
-        return {"candidates": candidates[:10], "guessed_language": guessed}
+        return {"candidates": candidates[:10]}
 
     @staticmethod
-    def _similarity(best: dict[tuple[str, str], float], topic: str) -> float:
-        question = best.get((topic, "question"), 0.0)
+    def _similarity(best: dict[str, float], topic: str) -> float:
+        question = best.get("question", 0.0)
         if topic == OUT_OF_SCOPE:
             return question
-        return (question + best.get((topic, "answer"), 0.0)) / 2.0
+        return (question + best.get("answer", 0.0)) / 2.0
 
 
 @component
@@ -63,15 +49,24 @@ class SafetyGate:
     """Decides between answering and handing over; prefers handing over to a wrong legal answer.
 
     Answers only when (a) the most probable class is a real topic, not the out-of-scope class, (b) the
-    out-of-scope class is improbable, (c) the best topic leads the runner-up by a clear probability
-    margin and (d) the question is close enough to that topic's own texts (nearest-neighbour
-    similarity). The thresholds are calibrated by ``bench/calibrate_gate.py``.
+    out-of-scope class is improbable, unless the nearest-neighbour evidence clearly disagrees (its
+    closest out-of-scope example is much farther than the topic's own texts: both models must agree
+    before a question counts as out of scope), (c) the best topic leads the runner-up by a clear
+    probability margin and (d) the question is close enough to that topic's own texts. The thresholds
+    are calibrated by ``bench/calibrate_gate.py``.
     """
 
-    def __init__(self, min_margin: float = 0.2, min_similarity: float = 0.87, max_out_of_scope: float = 0.1) -> None:
+    def __init__(
+        self,
+        min_margin: float = 0.15,
+        min_similarity: float = 0.88,
+        max_out_of_scope: float = 0.05,
+        out_of_scope_gap: float = 0.03,
+    ) -> None:
         self.min_margin = min_margin
         self.min_similarity = min_similarity
         self.max_out_of_scope = max_out_of_scope
+        self.out_of_scope_gap = out_of_scope_gap
 
     @component.output_types(decision=dict[str, Any])
     def run(self, candidates: list[dict[str, Any]]) -> dict[str, Any]:
@@ -84,9 +79,10 @@ class SafetyGate:
         best = topics[0]
         runner_up: float = topics[1]["score"] if len(topics) > 1 else 0.0
         margin = best["score"] - runner_up
-        oos: float = next((c["score"] for c in candidates if c["topic"] == OUT_OF_SCOPE), 0.0)
-        if candidates[0]["topic"] == OUT_OF_SCOPE or oos > self.max_out_of_scope:
-            reason = f"looks out of scope (p={oos:.2f})"
+        oos = next((c for c in candidates if c["topic"] == OUT_OF_SCOPE), {"score": 0.0, "similarity": 0.0})
+        oos_close = oos["similarity"] >= best["similarity"] - self.out_of_scope_gap
+        if candidates[0]["topic"] == OUT_OF_SCOPE or (oos["score"] > self.max_out_of_scope and oos_close):
+            reason = f"looks out of scope (p={oos['score']:.2f})"
         elif margin < self.min_margin:
             reason = f"ambiguous: {best['topic']} leads {topics[1]['topic']} by {margin:.2f}"
         elif best["similarity"] < self.min_similarity:

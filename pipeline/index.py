@@ -15,12 +15,11 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from haystack import Document
-from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 from pipeline import classifier
 from pipeline.embedders import MODEL_ID, E5DocumentEmbedder
@@ -56,10 +55,17 @@ def _cache_key(kb: KnowledgeBase, docs: list[Document]) -> str:
 
 @dataclass(frozen=True)
 class FaqIndex:
-    """Everything retrieval needs at query time: the embedded documents and the topic classifier."""
+    """Everything retrieval needs at query time: the embedded texts (one row each, with its topic,
+    kind and language) and the topic classifier."""
 
-    store: InMemoryDocumentStore
+    vectors: np.ndarray
+    topics: tuple[str, ...]
+    kinds: tuple[str, ...]
+    languages: tuple[str, ...]
     model: classifier.TopicModel
+
+    def __len__(self) -> int:
+        return len(self.topics)
 
 
 def build_index(kb: KnowledgeBase, cache_dir: Path | None, embedder: E5DocumentEmbedder | None = None) -> FaqIndex:
@@ -80,10 +86,9 @@ def build_index(kb: KnowledgeBase, cache_dir: Path | None, embedder: E5DocumentE
             _save(cache, vectors, model)
     else:
         vectors, model = cached
-    embedded_docs = [replace(doc, embedding=vec.tolist()) for doc, vec in zip(docs, vectors, strict=True)]
-    store = InMemoryDocumentStore(embedding_similarity_function="cosine")
-    store.write_documents(embedded_docs)
-    return FaqIndex(store, model)
+    meta = [(str(d.meta["topic"]), str(d.meta["kind"]), str(d.meta["lang"])) for d in docs]
+    topics, kinds, languages = (tuple(column) for column in zip(*meta, strict=True))
+    return FaqIndex(vectors.astype(np.float32), topics, kinds, languages, model)
 
 
 def _load(path: Path, count: int) -> tuple[np.ndarray, classifier.TopicModel] | None:

@@ -61,7 +61,7 @@ class SimulatedCall:
         return total
 
 
-def _media_server(files: list[Path]) -> tuple[http.server.ThreadingHTTPServer, str]:
+def serve_media(files: list[Path]) -> tuple[http.server.ThreadingHTTPServer, str]:
     directory = {f"/q{i}": f for i, f in enumerate(files)}
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -86,7 +86,7 @@ def _media_server(files: list[Path]) -> tuple[http.server.ThreadingHTTPServer, s
 
 
 def run(call: SimulatedCall, max_steps: int = 40) -> int:
-    server, media = _media_server(call.questions)
+    server, media = serve_media(call.questions)
     try:
         return _converse(call, media, max_steps)
     finally:
