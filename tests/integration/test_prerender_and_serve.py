@@ -22,10 +22,11 @@ def test_prerender_renders_once_then_skips(tmp_path):
     cmd = [sys.executable, "app.py", "prerender"]
     first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
     total, cached, new = (int(x) for x in _counts(first.stdout))
-    assert total > 300 and cached == 0 and new == total
+    # identical texts (e.g. the same legal basis on several answers) are rendered once, then cached
+    assert new > 2000 and cached + new == total and cached < total / 20
     assert "prerender" in first.stderr  # the progress bar
     files = list((tmp_path / "audio").rglob("*.wav"))
-    assert len(files) == total
+    assert len(files) == new
     second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
     assert _counts(second.stdout) == [str(total), str(total), "0"]
 
