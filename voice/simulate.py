@@ -45,7 +45,8 @@ class SimulatedCall:
         if response.status_code == 403:
             raise SystemExit("the hotline refused the signature: is HOTLINE_TWILIO_AUTH_TOKEN the same on both sides?")
         response.raise_for_status()
-        return ET.fromstring(response.text), took, response.headers.get("X-Hotline-Timings", "")
+        root = ET.fromstring(response.text) if response.text.strip() else ET.Element("Response")  # 204: no TwiML
+        return root, took, response.headers.get("X-Hotline-Timings", "")
 
     def listen(self, root: ET.Element) -> float:
         """Fetch every <Play> URL like Twilio does; returns the seconds of audio heard."""
