@@ -235,8 +235,17 @@ def cmd_simulate(args: Any, settings: Any) -> int:
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
+    import requests
+
     url = args.url or f"http://{settings.host}:{settings.port}"
-    return run(SimulatedCall(url, settings.twilio_auth_token, list(args.questions), rating=args.digits))
+    try:
+        return run(SimulatedCall(url, settings.twilio_auth_token, list(args.questions), rating=args.digits))
+    except requests.ConnectionError:
+        print(f"error: cannot reach the hotline at {url}: is `python app.py serve` running?", file=sys.stderr)
+        return EXIT_CONFIG
+    except requests.HTTPError as exc:
+        print(f"error: the hotline answered {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def cmd_retention(args: Any, settings: Any) -> int:
