@@ -220,8 +220,10 @@ def _no_input(state: CallState) -> Step:
 
 
 def _failed(state: CallState) -> Step:
-    if state.turn == 0:
-        return _handover(state, first="technical_fallback")
-    state, prompt = play(state, "technical_fallback")
-    state, rating = _ask_rating(state)
-    return state, [prompt, *rating]
+    """A stage failed: apologise and let the caller try again; after repeated failures, a person."""
+    retries = state.retries + 1
+    back = Phase.FOLLOW_UP if state.turn else Phase.LISTENING
+    if retries > state.config.max_retries:
+        return _handover(replace(state, retries=0, phase=back), first="technical_fallback")
+    state, prompt = play(replace(state, retries=retries, phase=back), "technical_fallback", "ask_question")
+    return state, [prompt, Listen()]

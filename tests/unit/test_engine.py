@@ -198,8 +198,13 @@ def test_stage_failure_is_spoken_never_raised():
     state = started()
     state, _ = step(state, UtteranceFinished(tone()))
     state, actions = step(state, StageFailed("asr", "boom"))
+    assert keys(actions[0]) == ["technical_fallback", "ask_question"]  # apologise, let the caller retry
+    assert isinstance(actions[-1], Listen)
+    for _ in range(state.config.max_retries):
+        state, _ = step(state, UtteranceFinished(tone()))
+        state, actions = step(state, StageFailed("asr", "boom"))
     assert keys(actions[0]) == ["technical_fallback", "transfer"]
-    assert isinstance(actions[-1], Transfer)  # nothing answered yet: offer a person
+    assert isinstance(actions[-1], Transfer)  # repeated failures: a person
 
 
 def test_language_without_voice_speaks_the_fallback_and_says_so():
