@@ -293,3 +293,31 @@ def test_no_speech_transcript_reprompts(hotline, media):
     phone.post("/twilio/voice", From="+4931000")
     _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
     assert root.find("Record") is not None
+
+
+def test_slow_turn_plays_one_moment_and_continues(hotline, media):
+    """A turn slower than the webhook budget must not run into Twilio's 15 s limit."""
+    import time as _time
+
+    app, services, _ = hotline
+    services.settings = replace(services.settings, webhook_budget_s=0.2)
+    slow = FakeTranscriber(said("Wie verlängere ich meine Aufenthaltserlaubnis?"))
+    original = slow.transcribe
+
+    def transcribe_slowly(audio, language=None):
+        _time.sleep(1.0)
+        return original(audio, language)
+
+    slow.transcribe = transcribe_slowly  # type: ignore[method-assign]
+    services.transcriber = slow
+    phone = Phone(app, sid="CA-slow")
+    phone.post("/twilio/voice", From="+4931111")
+    _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+    redirect = root.find("Redirect")
+    assert redirect is not None and redirect.text.endswith("/twilio/continue")
+    assert phone.audio_ok(root) == 1  # "one moment, please"
+    for _ in range(20):
+        _, root = phone.post("/twilio/continue")
+        if root.find("Record") is not None:
+            break
+    assert root.find("Record") is not None and phone.audio_ok(root) >= 4  # the answer arrived
