@@ -223,15 +223,10 @@ def no_input() -> Response:
 def continue_call() -> Response:
     call = _call()
     with call.lock:
-        if call.pending is None:
-            return _feed_unlocked_empty(call)
-        return _respond(call, call.pending)
-
-
-def _feed_unlocked_empty(call: TwilioCall) -> Response:
-    future: Future[list[Action]] = Future()
-    future.set_result([])
-    return _respond(call, future)
+        pending = call.pending
+        if pending is not None:
+            return _respond(call, pending)
+    return _feed(call, NoInput())  # nothing left to wait for (a repeated request): prompt again
 
 
 @bp.post("/status")
