@@ -66,7 +66,6 @@ class LocalDriver:
         self.state = CallState(call_id=call_id, config=services.engine_config())
         self.audio_format = audio_format
         self.plays: list[tuple[Play, list[PlayedItem]]] = []
-        self.actions: list[Action] = []
         self.turns: list[TurnRecord] = []
         self._timings: dict[str, float] = {}
         self.last_transcript: Transcript | None = None
@@ -82,7 +81,6 @@ class LocalDriver:
                 if follow_up is not None:
                     pending.append(follow_up)
                 emitted.append(action)
-        self.actions.extend(emitted)
         return emitted
 
     def _execute(self, action: Action) -> Event | None:

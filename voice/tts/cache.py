@@ -101,8 +101,7 @@ class CachedSynthesizer:
         """The ``Synthesizer`` port, served from the 16 kHz cache entry."""
         rendered = self.render(text, language, "pcm16k")
         samples, rate = sf.read(io.BytesIO(rendered.data), dtype="float32")
-        voice = getattr(self.inner, "voice_name", language)
-        return Speech(AudioClip(np.asarray(samples, dtype=np.float32), rate), language, str(voice), self.name)
+        return Speech(AudioClip(np.asarray(samples, dtype=np.float32), rate), language, language, self.name)
 
     def _store(self, path: Path, data: bytes) -> bool:
         try:
