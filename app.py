@@ -67,7 +67,7 @@ def create_app(
     import hmac
 
     from voice.storage.factory import hash_key, make_store
-    from voice.web import audio, health, twilio
+    from voice.web import audio, health, media_stream, twilio
 
     settings = settings or Settings.from_env()
     services = services or create_services(settings)
@@ -80,9 +80,13 @@ def create_app(
     app.extensions["hotline_store"] = store
     app.extensions["hotline_calls"] = twilio.CallRegistry()
     app.extensions["hotline_url_secret"] = hmac.new(hash_key(settings), b"audio-urls", hashlib.sha256).digest()
+    stream_secret = hmac.new(hash_key(settings), b"media-streams", hashlib.sha256).digest()
+    app.extensions["hotline_streams"] = media_stream.StreamCalls(stream_secret)
+    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": media_stream.MAX_MESSAGE_BYTES, "ping_interval": 25}
     app.register_blueprint(health.bp)
     app.register_blueprint(audio.bp)
     app.register_blueprint(twilio.bp)
+    app.register_blueprint(media_stream.bp)
     return app
 
 

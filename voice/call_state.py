@@ -37,6 +37,7 @@ class CallState:
     rating_attempts: int = 0
     next_play_id: int = 1
     playing: int | None = None
+    answer_play: int | None = None  # play id of the latest answer (barge-in marks that turn interrupted)
     fallback_announced: bool = False
     disclaimer_given: bool = False
     transcript: Transcript | None = None
@@ -68,3 +69,14 @@ def play(state: CallState, *items: Utterance | str, barge_in: bool = True) -> tu
         resolved.append(Prompt(item, lang) if isinstance(item, str) else item)
     play = Play(tuple(resolved), state.next_play_id, barge_in)
     return replace(state, next_play_id=state.next_play_id + 1, playing=play.play_id), play
+
+
+def end_reason(state: CallState) -> str:
+    """How a call ended, for the call record; read it before the engine sees ``CallEnded``."""
+    if state.rating is not None:
+        return "completed"
+    if state.phase is Phase.TRANSFERRED:
+        return "transferred"
+    if state.phase is Phase.ENDED:
+        return "goodbye"  # the hotline said goodbye (no rating given)
+    return f"hangup:{state.phase.value}"  # the caller hung up here

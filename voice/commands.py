@@ -271,14 +271,17 @@ def cmd_retention(args: Any, settings: Any) -> int:
 
 
 def cmd_serve(args: Any, settings: Any) -> int:
-    from waitress import serve
-
     from app import create_app
+    from voice.web.server import serve
 
-    app = create_app(settings)
     host, port = args.host or settings.host, args.port or settings.port
-    print(f"hotline listening on http://{host}:{port} (health: /healthz)", file=sys.stderr)
-    serve(app, host=host, port=port, threads=8)
+
+    def make_app() -> Any:
+        app = create_app(settings)
+        print(f"hotline listening on http://{host}:{port} (health: /healthz)", file=sys.stderr)
+        return app
+
+    serve(make_app, host=host, port=port)
     return EXIT_OK
 
 

@@ -47,6 +47,12 @@ class Settings:
     audio_url_ttl_s: int = 3600
     webhook_budget_s: float = 10.0  # longer work plays "one moment" and continues by redirect
     recording_fetch_tries: int = 5
+    twilio_media: str = "record"  # "record": record-and-answer turns; "stream": real-time Media Streams
+    vad_threshold: float = 0.5  # streaming endpointer: Silero speech probability that counts as speech
+    vad_min_speech_ms: int = 160  # voiced time before speech interrupts a prompt or counts as a question
+    vad_trailing_silence_ms: int = 500  # silence that ends the caller's question
+    vad_speculate_ms: int = 200  # silence after which recognition starts early (0: off)
+    no_input_s: float = 8.0  # silence after a prompt before the caller is asked again
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -107,6 +113,11 @@ class Settings:
             out.append(f"HOTLINE_MAX_TURNS={self.max_turns}: expected 1..20")
         if not 0.0 <= self.language_confirm_below <= 1.0:
             out.append(f"HOTLINE_LANGUAGE_CONFIRM_BELOW={self.language_confirm_below}: expected 0..1")
+        if self.twilio_media not in ("record", "stream"):
+            out.append(f"HOTLINE_TWILIO_MEDIA={self.twilio_media!r}: expected 'record' or 'stream'")
+        if not 0.0 < self.vad_threshold < 1.0 or self.vad_min_speech_ms < 0 or self.vad_trailing_silence_ms < 100:
+            out.append("HOTLINE_VAD_THRESHOLD must be in (0, 1), HOTLINE_VAD_MIN_SPEECH_MS >= 0 and "
+                       "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100")
         if self.whisper_beam_size < 1 or self.whisper_max_new_tokens < 8:
             out.append("HOTLINE_WHISPER_BEAM_SIZE must be >= 1 and HOTLINE_WHISPER_MAX_NEW_TOKENS >= 8")
         return out

@@ -83,6 +83,10 @@ class LocalDriver:
                 emitted.append(action)
         return emitted
 
+    def note_timing(self, stage: str, ms: float) -> None:
+        """A timing measured by the transport (e.g. endpointing), stored with the next turn."""
+        self._timings[stage] = round(ms, 1)
+
     def _execute(self, action: Action) -> Event | None:
         if isinstance(action, Transcribe):
             event = self._timed(
@@ -153,4 +157,5 @@ def stored_turn(record: TurnRecord) -> Any:
         asr_ms=record.timings_ms.get("asr"),
         retrieval_ms=record.timings_ms.get("retrieval"),
         tts_ms=record.timings_ms.get("tts"),
+        endpoint_ms=record.timings_ms.get("endpoint"),
     )

@@ -24,6 +24,7 @@ from voice.engine_types import (
     Hangup,
     Listen,
     NoInput,
+    Play,
     PlaybackFinished,
     Prompt,
     RecordTurn,
@@ -54,7 +55,7 @@ def step(state: CallState, event: Event) -> Step:
             return replace(state, phase=Phase.ENDED, playing=None), []
         case SpeechStarted():
             if state.playing is not None and state.phase in (Phase.LISTENING, Phase.FOLLOW_UP):
-                return replace(state, playing=None), [StopPlayback()]
+                return _stop_playback(state)
             return state, []
         case PlaybackFinished(play_id=pid):
             return (replace(state, playing=None) if pid == state.playing else state), []
@@ -79,6 +80,12 @@ def step(state: CallState, event: Event) -> Step:
         case StageFailed():
             return _failed(state)
     return state, []
+
+
+def _stop_playback(state: CallState) -> Step:
+    assert state.playing is not None
+    cut = state.turn if state.playing == state.answer_play else None
+    return replace(state, playing=None), [StopPlayback(state.playing, cut)]
 
 
 def _start(state: CallState, event: CallStarted) -> Step:
@@ -128,16 +135,21 @@ def _answered(state: CallState, a: AnswerLike) -> Step:
         items.append("disclaimer")
         state = replace(state, disclaimer_given=True)
     if state.language in state.config.keypad_only and turn < state.config.max_turns:
-        state, prompt = play(state, *items)
+        state, prompt = _play_answer(state, items)
         state, menu = menus.open_topic_menu(state)
         return state, [prompt, record, *menu]
     if turn >= state.config.max_turns:
-        state, prompt = play(state, *items)
+        state, prompt = _play_answer(state, items)
         state, rating = _ask_rating(state)
         return state, [prompt, record, *rating]
     items.append("another_question")
-    state, prompt = play(state, *items)
+    state, prompt = _play_answer(state, items)
     return state, [prompt, record, Listen()]
+
+
+def _play_answer(state: CallState, items: list[Utterance | str]) -> tuple[CallState, Play]:
+    state, prompt = play(state, *items)
+    return replace(state, answer_play=prompt.play_id), prompt
 
 
 def _handover(state: CallState, first: str | None = "unsure_handover") -> Step:
@@ -162,6 +174,16 @@ def _goodbye(state: CallState, *first: str) -> Step:
 
 
 def _digits(state: CallState, digits: str) -> Step:
+    """A key cuts the prompt that is playing when it leads somewhere (a new prompt follows at once)."""
+    playing = state.playing
+    state, actions = _on_key(state, digits)
+    if playing is not None and any(isinstance(a, Play) for a in actions):
+        cut = state.turn if playing == state.answer_play else None
+        return state, [StopPlayback(playing, cut), *actions]
+    return state, actions
+
+
+def _on_key(state: CallState, digits: str) -> Step:
     key = digits.strip()[:1]
     if state.phase is Phase.RATING:
         if key in {"1", "2", "3", "4", "5"}:

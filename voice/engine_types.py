@@ -120,7 +120,13 @@ class Play:
 
 @dataclass(frozen=True)
 class StopPlayback:
-    """Cut the current playback at once (barge-in)."""
+    """Cut the current playback at once (barge-in, or a key pressed during a prompt).
+
+    ``interrupted_turn`` names the turn whose answer was cut off, so it can be recorded as interrupted.
+    """
+
+    play_id: int
+    interrupted_turn: int | None = None
 
 
 @dataclass(frozen=True)

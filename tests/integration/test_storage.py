@@ -113,6 +113,45 @@ def test_migrations_upgrade_an_existing_database(tmp_path):
     assert migrate(engine) == CURRENT_VERSION  # idempotent: nothing re-applied
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(request, tmp_path, backend):
+    url = f"sqlite:///{tmp_path / 'v1.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    with engine.begin() as conn:  # a database as version 1 of the schema left it
+        conn.execute(text("DROP TABLE IF EXISTS turns"))
+        conn.execute(text("DROP TABLE IF EXISTS calls"))
+        conn.execute(text("DROP TABLE IF EXISTS schema_version"))
+        conn.execute(text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO schema_version VALUES (1)"))
+        conn.execute(text("CREATE TABLE calls (id VARCHAR(36) PRIMARY KEY, external_id VARCHAR(64), "
+                          "transport VARCHAR(16) NOT NULL, caller_hash VARCHAR(64), started_at TIMESTAMP NOT NULL, "
+                          "ended_at TIMESTAMP, end_reason VARCHAR(32), language VARCHAR(8), handovers INTEGER "
+                          "NOT NULL, rating INTEGER, rated_at TIMESTAMP)"))
+        conn.execute(text("CREATE TABLE turns (id INTEGER PRIMARY KEY, call_id VARCHAR(36) NOT NULL, turn INTEGER "
+                          "NOT NULL, created_at TIMESTAMP NOT NULL, status VARCHAR(20) NOT NULL, transcript TEXT, "
+                          "language VARCHAR(8), language_probability FLOAT, topic VARCHAR(80), handover BOOLEAN "
+                          "NOT NULL, score FLOAT, answer_language VARCHAR(8), asr_ms FLOAT, retrieval_ms FLOAT, "
+                          "tts_ms FLOAT, audio_path VARCHAR(255))"))
+        conn.execute(text("INSERT INTO calls VALUES ('c1', 'CA1', 'twilio', NULL, '2026-01-01', NULL, NULL, 'de', 0, "
+                          "5, NULL)"))
+        conn.execute(text("INSERT INTO turns VALUES (1, 'c1', 1, '2026-01-01', 'ok', 'Frage', 'de', 0.9, 'x', "
+                          "FALSE, 0.9, 'de', 1, 2, 3, NULL)"))
+    assert migrate(engine) == CURRENT_VERSION == 2
+    store = SqlCallStore(url, tmp_path / "spool.jsonl", KEY)
+    store.update_turn("c1", 1, interrupted=True, first_audio_ms=412.0)
+    call = store.get_call("c1")
+    assert call is not None and call["rating"] == 5
+    assert call["turns"][0]["transcript"] == "Frage" and call["turns"][0]["interrupted"] is True
+    assert call["turns"][0]["first_audio_ms"] == 412.0 and call["turns"][0]["endpoint_ms"] is None
+    with pytest.raises(ValueError):
+        store.update_turn("c1", 1, transcript="rewritten")  # only what is learnt after the turn
+    with engine.begin() as conn:
+        for table in ("turns", "calls", "schema_version"):
+            conn.execute(text(f"DROP TABLE {table}"))
+    engine.dispose()
+    store.engine.dispose()
+
+
 def test_rating_survives_a_database_outage(tmp_path):
     folder = tmp_path / "db"
     folder.mkdir()

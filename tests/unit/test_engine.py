@@ -144,11 +144,13 @@ def test_unreadable_audio_asks_to_repeat():
 def test_rating_flow_stores_valid_digit_and_says_goodbye():
     state = started()
     state, _ = run(state, UtteranceFinished(tone()), Transcribed(said("verlängern")), Answered(ANSWER))
+    answer = state.playing
     state, actions = step(state, DigitsPressed("#"))
-    assert keys(actions[0]) == ["rating_request"] and isinstance(actions[1], CollectDigits)
+    assert actions[0] == StopPlayback(answer, 1)  # "#" during the answer cuts it: the answer was interrupted
+    assert keys(actions[1]) == ["rating_request"] and isinstance(actions[2], CollectDigits)
     state, actions = step(state, DigitsPressed("4"))
-    assert actions[0] == StoreRating(4)
-    assert keys(actions[1]) == ["rating_thanks", "goodbye"] and isinstance(actions[2], Hangup)
+    assert isinstance(actions[0], StopPlayback) and actions[1] == StoreRating(4)
+    assert keys(actions[2]) == ["rating_thanks", "goodbye"] and isinstance(actions[3], Hangup)
     assert state.rating == 4 and state.phase is Phase.ENDED
 
 
@@ -159,7 +161,7 @@ def test_invalid_rating_gets_one_reprompt_then_goodbye(garbage):
         state, UtteranceFinished(tone()), Transcribed(said("verlängern")), Answered(ANSWER), DigitsPressed("#")
     )
     state, actions = step(state, DigitsPressed(garbage))
-    assert keys(actions[0]) == ["rating_invalid"]
+    assert keys(next(a for a in actions if isinstance(a, Play))) == ["rating_invalid"]
     state, actions = step(state, DigitsPressed(garbage))
     assert not any(isinstance(a, StoreRating) for a in actions) and isinstance(actions[-1], Hangup)
 
@@ -173,16 +175,37 @@ def test_max_turns_leads_to_rating():
 def test_zero_asks_for_a_person_at_any_time():
     state = started()
     state, actions = step(state, DigitsPressed("0"))
-    assert keys(actions[0]) == ["transfer"] and isinstance(actions[-1], Transfer)
+    assert isinstance(actions[0], StopPlayback)  # the greeting is cut
+    assert keys(actions[1]) == ["transfer"] and isinstance(actions[-1], Transfer)
 
 
 def test_barge_in_stops_playback_but_not_twice():
     state = started()
-    assert state.playing is not None
+    greeting = state.playing
+    assert greeting is not None
     state, actions = step(state, SpeechStarted())
-    assert actions == [StopPlayback()] and state.playing is None
+    assert actions == [StopPlayback(greeting, None)] and state.playing is None
     state, actions = step(state, SpeechStarted())
     assert actions == []
+
+
+def test_barge_in_during_an_answer_names_the_interrupted_turn():
+    state = started()
+    state, actions = run(state, UtteranceFinished(tone()), Transcribed(said("verlängern")), Answered(ANSWER))
+    answer_play = next(a for a in actions if isinstance(a, Play))
+    assert state.answer_play == answer_play.play_id == state.playing
+    state, actions = step(state, SpeechStarted())
+    assert actions == [StopPlayback(answer_play.play_id, 1)]
+
+
+def test_a_key_that_leads_somewhere_cuts_the_prompt_first():
+    state = started()
+    greeting = state.playing
+    state, actions = step(state, DigitsPressed("*"))  # language menu
+    assert actions[0] == StopPlayback(greeting, None) and isinstance(actions[1], Play)
+    state, _ = step(state, PlaybackFinished(actions[1].play_id))
+    state, actions = step(state, DigitsPressed("2"))
+    assert not any(isinstance(a, StopPlayback) for a in actions)  # nothing was playing
 
 
 def test_playback_finished_clears_only_the_current_play():

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection, Engine
 
@@ -62,6 +63,10 @@ turns = Table(
     Column("retrieval_ms", Float, nullable=True),
     Column("tts_ms", Float, nullable=True),
     Column("audio_path", String(255), nullable=True),
+    # version 2: streaming transports (Media Streams, SIP)
+    Column("interrupted", Boolean, nullable=False, default=False),  # the caller spoke over the answer
+    Column("endpoint_ms", Float, nullable=True),  # last voiced frame to end of utterance detected
+    Column("first_audio_ms", Float, nullable=True),  # end of utterance detected to first answer frame sent
 )
 
 schema_version = Table("schema_version", metadata, Column("version", Integer, primary_key=True))
@@ -72,7 +77,20 @@ def _v1(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+def _v2(conn: Connection) -> None:
+    """Turn columns for streaming calls (a database created at version 2 has them already)."""
+    present = {c["name"] for c in inspect(conn).get_columns("turns")}
+    added = {
+        "interrupted": "BOOLEAN NOT NULL DEFAULT FALSE",
+        "endpoint_ms": "FLOAT",
+        "first_audio_ms": "FLOAT",
+    }
+    for name, ddl in added.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE turns ADD COLUMN {name} {ddl}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

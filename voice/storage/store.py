@@ -60,6 +60,13 @@ class TurnRecord:
     retrieval_ms: float | None = None
     tts_ms: float | None = None
     audio_path: str | None = None
+    interrupted: bool = False
+    endpoint_ms: float | None = None
+    first_audio_ms: float | None = None
+
+
+# turn fields a transport learns only after the turn was recorded (playback runs after the answer)
+LATE_TURN_FIELDS = frozenset({"interrupted", "first_audio_ms"})
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,13 @@ class SqlCallStore:
 
     def record_turn(self, call_id: str, record: TurnRecord) -> None:
         self._write("record_turn", {"call_id": call_id, "created_at": utcnow().isoformat(), **asdict(record)})
+
+    def update_turn(self, call_id: str, turn: int, **values: Any) -> None:
+        """Add what was learnt after recording a turn: it was interrupted, when its audio started."""
+        unknown = set(values) - LATE_TURN_FIELDS
+        if unknown:
+            raise ValueError(f"turn fields {sorted(unknown)} cannot be updated")
+        self._write("update_turn", {"call_id": call_id, "turn": turn, **values})
 
     def store_rating(self, call_id: str, rating: int) -> None:
         if not 1 <= rating <= 5:
@@ -173,6 +187,9 @@ class SqlCallStore:
                 conn.execute(calls.insert().values(handovers=0, **p))
             elif op == "record_turn":
                 conn.execute(turns.insert().values(**p))
+            elif op == "update_turn":
+                call_id, turn = p.pop("call_id"), p.pop("turn")
+                conn.execute(update(turns).where(turns.c.call_id == call_id, turns.c.turn == turn).values(**p))
             elif op == "store_rating":
                 conn.execute(
                     update(calls).where(calls.c.id == p["id"]).values(rating=p["rating"], rated_at=p["rated_at"])

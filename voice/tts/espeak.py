@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _CHARS_UTF8 = 1
 _RATE = 1
+# eSpeak NG keeps one global state per process (voice, callback): every instance shares this lock, and
+# the library is re-initialised whenever another instance or voice used it last
+_ENGINE_LOCK = threading.Lock()
+_ACTIVE: list[tuple[int, str] | None] = [None]
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
@@ -37,7 +41,7 @@ class EspeakSynthesizer:
     def __init__(self, rate_wpm: int = 150) -> None:
         self.rate_wpm = rate_wpm
         self._lib: Any = None
-        self._lock = threading.Lock()
+        self._lock = _ENGINE_LOCK
         self._voice: str | None = None
         self._sample_rate = 0
         self._chunks: list[np.ndarray] = []
@@ -61,7 +65,7 @@ class EspeakSynthesizer:
         with self._lock:
             if self._lib is None:
                 self._load()
-            if voice != self._voice:
+            if _ACTIVE[0] != (id(self), voice):  # another voice, or another instance, used the library last
                 self._init_voice(voice)
             self._chunks = []
             data = text.encode("utf-8")
@@ -99,7 +103,7 @@ class EspeakSynthesizer:
         log.info("eSpeak NG %s ready (%d Hz)", self.version, self._sample_rate)
 
     def _init_voice(self, voice: str) -> None:
-        if self._voice is not None:
+        if _ACTIVE[0] is not None:
             self._lib.espeak_Terminate()
         rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self._data_path, 0)
         if rate <= 0:
@@ -110,6 +114,7 @@ class EspeakSynthesizer:
             raise NoVoiceError(f"eSpeak NG voice {voice!r} is missing from the bundled data")
         self._lib.espeak_SetParameter(_RATE, self.rate_wpm, 0)
         self._voice = voice
+        _ACTIVE[0] = (id(self), voice)
 
     def _collect(self, wav: Any, count: int, _events: Any) -> int:
         if count > 0 and wav:

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 from voice.audio import AudioDecodeError, load_audio
+from voice.call_state import end_reason
 from voice.config import Settings
 from voice.driver import LocalDriver
 from voice.engine_types import (
@@ -37,6 +38,7 @@ from voice.recordings import RecordingUnavailable, fetch_recording
 from voice.services import Services
 from voice.web import twiml
 from voice.web.audio import audio_url
+from voice.web.media_stream import StreamCalls
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -167,6 +169,8 @@ def incoming_call() -> Response:
     sid = request.form.get("CallSid", "")
     if not sid:
         abort(400)
+    if services.settings.twilio_media == "stream":
+        return _connect_stream(sid)
     registry = _registry()
     with registry.lock:
         call = registry.calls.get(sid)
@@ -177,6 +181,39 @@ def incoming_call() -> Response:
             call = registry.calls[sid] = TwilioCall(driver, store_id)
     open_now = is_open(services.phrases.content.office)
     return _feed(call, CallStarted(sid, office_open=open_now))
+
+
+def _connect_stream(sid: str) -> Response:
+    """Real-time mode: the call continues over a Media Stream (``media_stream.py``)."""
+    streams: StreamCalls = current_app.extensions["hotline_streams"]
+    store = current_app.extensions["hotline_store"]
+    store_id = streams.known_call(sid)  # a repeated webhook (Twilio retries) keeps its call record
+    if store_id is None:
+        store_id = store.start_call("twilio-stream", external_id=sid, caller=request.form.get("From"))
+    token = streams.register(sid, store_id, is_open(_services().phrases.content.office))
+    base = _services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
+    ws_base = "wss://" + base.removeprefix("https://") if base.startswith("https://") else "ws://" + base.removeprefix("http://")
+    twiml_body = twiml.connect_stream(f"{ws_base}/twilio/stream", {"token": token}, f"{base}/twilio/stream-ended")
+    return _xml(twiml_body)
+
+
+@bp.post("/stream-ended")
+def stream_ended() -> Response:
+    """Twilio asks what follows a closed Media Stream: a transfer to a person, or the end of the call."""
+    streams: StreamCalls = current_app.extensions["hotline_streams"]
+    sid = request.form.get("CallSid", "")
+    with streams.lock:
+        outcome = streams.outcomes.pop(sid, None)
+        session = streams.active.get(sid)
+    if session is not None:
+        session.end("stream-closed")
+    office = _services().phrases.content.office
+    if outcome == "transfer":
+        return _xml(twiml.after_stream(str(office.get("transfer_number", "")) or None))
+    if outcome is None and session is not None:  # the stream broke mid-call: apologise, offer a person
+        text = _services().phrases.say("technical_fallback", "de")
+        return _xml(twiml.spoken_fallback(text, office.get("transfer_number")))
+    return _xml(twiml.after_stream(None))
 
 
 def _recording_event(url: str, s: Settings) -> Event:
@@ -236,9 +273,9 @@ def status() -> Response:
         call = _registry().calls.pop(sid, None)
         if call is not None:
             with call.lock:
+                reason = end_reason(call.driver.state)
                 call.driver.feed(CallEnded(request.form.get("CallStatus", "completed")))
             state = call.driver.state
-            reason = "completed" if state.rating is not None else f"hangup:{state.phase.value}"
             store: Any = current_app.extensions["hotline_store"]
             store.end_call(call.store_call_id, reason, state.language, state.handovers)
     return Response("", status=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
 from voice.driver import PlayedItem
 from voice.engine_types import Action, CollectDigits, Hangup, Listen, Play, Transfer
@@ -90,6 +90,27 @@ def spoken_fallback(text: str, transfer_number: str | None) -> str:
     """Last resort when our own audio cannot be produced: Twilio's voice reads the apology."""
     response = VoiceResponse()
     response.say(text, language="de-DE")
+    if transfer_number:
+        response.dial(transfer_number)
+    else:
+        response.hangup()
+    return str(response)
+
+
+def connect_stream(stream_url: str, parameters: dict[str, str], action: str) -> str:
+    """A bidirectional Media Stream; when it closes Twilio asks ``action`` what to do next."""
+    response = VoiceResponse()
+    connect = Connect(action=action, method="POST")
+    stream = connect.stream(url=stream_url)
+    for name, value in parameters.items():
+        stream.parameter(name=name, value=value)
+    response.append(connect)
+    return str(response)
+
+
+def after_stream(transfer_number: str | None) -> str:
+    """What follows a closed Media Stream: the transfer to a person, or the end of the call."""
+    response = VoiceResponse()
     if transfer_number:
         response.dial(transfer_number)
     else:

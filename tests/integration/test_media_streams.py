@@ -1,0 +1,285 @@
+"""Real-time calls over a real WebSocket: the hotline in Media Streams mode against a simulated Twilio.
+
+A real threaded HTTP server runs the app; ``StreamCaller`` speaks Twilio's protocol with real recorded
+speech in real time. Real Silero VAD (endpointing, barge-in), real retrieval, real eSpeak audio and a
+real SQLite store; speech recognition is a stub that returns the question the caller "said" (Whisper
+runs in the slow test of this transport, ``tests/slow/test_stream_real.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import SPEECH
+from tests.fakes import said
+from voice.audio import load_audio
+from voice.domain import AudioClip, Transcript
+from voice.stream.load_client import StreamCaller, trim_silence
+
+pytestmark = pytest.mark.integration
+TOKEN = "stream-test-token"
+QUESTION = "Wie verlängere ich meine Aufenthaltserlaubnis?"
+
+
+class StubTranscriber:
+    """Returns ``text`` for any audio, after ``delay_s`` (to stand in for a slow recogniser)."""
+
+    name = "stub-asr"
+
+    def __init__(self) -> None:
+        self.transcript: Transcript = said(QUESTION)
+        self.delay_s = 0.0
+        self.calls = 0
+
+    def warm_up(self) -> None:
+        pass
+
+    def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        self.calls += 1
+        time.sleep(self.delay_s)
+        return self.transcript
+
+
+@dataclass
+class Line:
+    base_url: str
+    app: object
+    transcriber: StubTranscriber
+    store: object
+
+    def caller(self, sid: str) -> StreamCaller:
+        caller = StreamCaller(self.base_url, TOKEN, sid)
+        caller.dial()
+        return caller
+
+    def session(self, sid: str):
+        calls = self.app.extensions["hotline_streams"]  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = calls.active.get(sid) or next((s for s in calls.finished if s.driver.state.call_id == sid), None)
+            if found is not None:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"no streaming session for {sid}")
+
+    def stored(self, sid: str) -> dict:
+        session = self.session(sid)
+        assert session.wait_closed(10)
+        return self.store.get_call(session.store_call_id)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def audio_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("audio")  # prompts are synthesised once for the whole module
+
+
+@pytest.fixture()
+def line(tmp_path, settings, faq_answerer, audio_dir, monkeypatch) -> Iterator[Line]:
+    from app import create_app, create_services
+    from voice.storage.store import SqlCallStore
+    from voice.tts.cache import CachedSynthesizer
+    from voice.tts.espeak import EspeakSynthesizer
+
+    s = replace(
+        settings, twilio_auth_token=TOKEN, twilio_media="stream", data_dir=tmp_path, audio_cache_dir=audio_dir
+    )
+    services = create_services(s)
+    services.answerer = faq_answerer
+    services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), audio_dir)
+    transcriber = StubTranscriber()
+    services.transcriber = transcriber
+    store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
+    app = create_app(s, services, warm=False, store=store)
+    monkeypatch.setattr("voice.web.twilio.is_open", lambda office: True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Line(f"http://127.0.0.1:{server.server_port}", app, transcriber, store)
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def question() -> AudioClip:
+    """A real recorded German sentence (what Whisper would hear is stubbed; the VAD hears this)."""
+    return trim_silence(load_audio(SPEECH / "leopard_test_de.wav"))
+
+
+def speaking_level(clip: AudioClip) -> float:
+    return float(np.sqrt(np.mean(clip.samples**2))) if len(clip.samples) else 0.0
+
+
+def test_full_call_question_answer_and_rating_by_dtmf(line, question):
+    caller = line.caller("CAfull")
+    try:
+        caller.wait_for_media(0.0, timeout=20)  # the greeting starts
+        time.sleep(0.5)
+        last_voiced = caller.say(question)  # the caller talks over the greeting
+        answer_at = caller.wait_for_media(last_voiced, timeout=20)
+        time.sleep(1.5)
+        answer = caller.received.audio(answer_at, time.monotonic())
+        assert answer.duration_s >= 1.0 and speaking_level(answer) > 0.01  # speech, not silence
+        caller.press("#")  # enough: rate now (cuts the answer)
+        time.sleep(1.5)
+        caller.press("4")
+        caller.wait_closed(timeout=30)  # goodbye played, then the hotline closes the stream
+        after = caller.stream_ended()
+        assert after.find("Hangup") is not None
+    finally:
+        caller.close()
+    call = line.stored("CAfull")
+    assert call["transport"] == "twilio-stream" and call["rating"] == 4 and call["end_reason"] == "completed"
+    assert call["caller_hash"] and "+49" not in call["caller_hash"]
+    (turn,) = call["turns"]
+    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["transcript"] == QUESTION
+    assert turn["endpoint_ms"] is not None and turn["first_audio_ms"] is not None
+    assert turn["interrupted"] is True  # the caller pressed # during the answer
+
+
+def test_barge_in_clears_the_answer_quickly_and_marks_it_interrupted(line, question):
+    caller = line.caller("CAbarge")
+    try:
+        caller.wait_for_media(0.0, timeout=20)
+        time.sleep(0.5)
+        last_voiced = caller.say(question)
+        caller.wait_for_media(last_voiced, timeout=20)
+        time.sleep(1.0)  # the answer is playing
+        clears_before = len(caller.received.clears)
+        line.transcriber.transcript = said("Was kostet ein Reisepass für Ausländer?")
+        last_voiced = caller.say(question)
+        onset = caller.speech_started_at
+        assert onset is not None and len(caller.received.clears) > clears_before
+        cleared_after = caller.received.clears[clears_before] - onset
+        assert 0.0 < cleared_after <= 0.3, f"clear came {cleared_after * 1000:.0f} ms after speech onset"
+        caller.wait_for_media(last_voiced, timeout=20)  # the second question is answered too
+        caller.hang_up()
+    finally:
+        caller.close()
+    call = line.stored("CAbarge")
+    assert [t["interrupted"] for t in call["turns"]][:1] == [True]
+    assert len(call["turns"]) == 2
+
+
+def test_a_cough_or_a_click_does_not_interrupt_the_prompt(line, question):
+    rng = np.random.default_rng(3)
+    n = 2400  # 300 ms: a cough is a short burst of broadband noise
+    cough = AudioClip((rng.standard_normal(n) * np.exp(-np.linspace(0, 5, n)) * 0.6).astype(np.float32), 8000)
+    grunt = AudioClip(question.samples[8000:8800].copy(), 8000)  # 100 ms of voice: shorter than speech counts
+    caller = line.caller("CAcough")
+    try:
+        caller.wait_for_media(0.0, timeout=20)
+        time.sleep(0.5)
+        for noise in (cough, grunt):
+            caller.say(noise)
+            time.sleep(0.8)
+        assert caller.received.clears == []
+        before = len(caller.received.media)
+        time.sleep(0.5)
+        assert len(caller.received.media) > before  # the greeting goes on
+        assert line.session("CAcough").endpointer.dropped_bursts >= 1
+        assert line.transcriber.calls == 0
+        caller.hang_up()
+    finally:
+        caller.close()
+
+
+def test_the_socket_keeps_reading_while_speech_recognition_runs(line, question):
+    line.transcriber.delay_s = 2.5
+    caller = line.caller("CAbusy")
+    try:
+        caller.wait_for_media(0.0, timeout=20)
+        time.sleep(0.3)
+        last_voiced = caller.say(question)
+        session = line.session("CAbusy")
+        time.sleep(1.2)  # endpointing done, recognition still running
+        assert session.driver.state.phase.value == "transcribing"
+        seen = session.last_frame_at
+        time.sleep(0.5)
+        assert session.last_frame_at is not None and seen is not None and session.last_frame_at - seen >= 0.3
+        caller.wait_for_media(last_voiced, timeout=20)
+        caller.hang_up()
+    finally:
+        caller.close()
+
+
+def test_zero_transfers_to_a_person_when_the_office_is_open(line):
+    caller = line.caller("CAzero")
+    try:
+        caller.wait_for_media(0.0, timeout=20)
+        caller.press("0")
+        caller.wait_closed(timeout=30)
+        after = caller.stream_ended()
+        dial = after.find("Dial")
+        assert dial is not None and (dial.text or "").startswith("+49")
+    finally:
+        caller.close()
+    assert line.stored("CAzero")["end_reason"] == "transferred"
+
+
+def test_silence_after_the_prompt_asks_again(line):
+    services = line.app.extensions["hotline"]  # type: ignore[attr-defined]
+    services.settings = replace(services.settings, no_input_s=1.0)
+    caller = line.caller("CAquiet")
+    try:
+        caller.wait_for_media(0.0, timeout=20)
+        caller.wait_quiet(quiet_s=0.3, timeout=60)  # the whole greeting plays; the caller says nothing
+        greeting_end = caller.received.media[-1][0]
+        again = caller.wait_for_media(greeting_end, timeout=10)
+        assert 0.9 <= again - greeting_end <= 5.0  # asked again after the configured second of silence
+        caller.hang_up()
+    finally:
+        caller.close()
+
+
+def test_malformed_messages_close_only_that_stream(line, question, caplog):
+    good = line.caller("CAgood")
+    bad = line.caller("CAbad")
+    caplog.set_level(logging.WARNING, logger="voice.web.media_stream")
+    try:
+        good.wait_for_media(0.0, timeout=20)
+        bad.wait_for_media(0.0, timeout=20)
+        bad._ws.send("this is not JSON")
+        bad.wait_closed(timeout=10)
+        assert "not JSON" in caplog.text
+        time.sleep(0.3)
+        last_voiced = good.say(question)  # the other call is unaffected
+        good.wait_for_media(last_voiced, timeout=20)
+        good.hang_up()
+    finally:
+        good.close()
+        bad.close()
+    assert line.stored("CAbad")["end_reason"].startswith("hangup")
+    assert len(line.stored("CAgood")["turns"]) == 1
+
+
+@pytest.mark.parametrize(
+    "messages,reason",
+    [
+        (['{"event": "media", "media": {"payload": "AAAA"}}'], "before start"),
+        (['{"event": "start", "start": {"callSid": "CAx", "streamSid": "MZx", "customParameters": {}}}'], "token"),
+        (['{"event": "connected"}', '[1, 2, 3]'], "without an event"),
+    ],
+)
+def test_a_stream_nobody_announced_or_garbage_is_refused(line, messages, reason, caplog):
+    import simple_websocket
+
+    caplog.set_level(logging.WARNING, logger="voice.web.media_stream")
+    ws = simple_websocket.Client.connect(line.base_url.replace("http", "ws") + "/twilio/stream")
+    try:
+        for message in messages:
+            ws.send(message)
+        with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+            for _ in range(20):
+                ws.receive(timeout=0.5)
+    finally:
+        with contextlib.suppress(simple_websocket.ConnectionClosed):
+            ws.close()
+    assert closed.value.reason == 1008 and reason in caplog.text  # policy violation, and why, in the log

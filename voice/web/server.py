@@ -1,0 +1,43 @@
+"""The production web server: gunicorn, one process, threads for webhooks and live Media Streams.
+
+Calls in progress live in the process (Twilio call registry, streaming sessions), so there is exactly
+one worker process; each WebSocket holds one thread for the length of its call, hence ``threads``.
+The application (and its models) is built inside that worker, after gunicorn forks: thread pools of the
+speech models do not survive a fork.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+class HotlineServer(BaseApplication):
+    def __init__(self, make_app: Callable[[], Flask], host: str, port: int, threads: int = 64) -> None:
+        self.make_app = make_app
+        self.options = {
+            "bind": f"{host}:{port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": threads,
+            "timeout": 60,
+            "graceful_timeout": 10,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "warning",
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.make_app()
+
+
+def serve(make_app: Callable[[], Flask], host: str, port: int, threads: int = 64) -> None:
+    HotlineServer(make_app, host, port, threads).run()
