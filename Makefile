@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-dev run test test-slow test-all lint bench
+COQUI_VENV := .venv-coqui
+COQUI_BIN := $(COQUI_VENV)/bin
+COQUI_STAMP := $(COQUI_VENV)/.installed
+
+.PHONY: setup setup-dev setup-coqui run run-coqui test test-coqui test-slow test-all lint bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,13 +27,31 @@ setup: $(STAMP)            ## virtual environment, dependencies, assembled Whisp
 
 setup-dev: $(VENV)/.dev-installed
 
+# Natural voices (Coqui TTS + PyTorch, ~8 GB) live in their own environment so the default one stays small.
+$(COQUI_STAMP): requirements.txt requirements-dev.txt requirements-coqui.txt $(STAMP)
+	@echo "setting up $(COQUI_VENV): Coqui TTS and PyTorch (about 8 GB, a few minutes) ..."
+	test -x $(COQUI_BIN)/python || $(PY) -m venv $(COQUI_VENV)
+	$(COQUI_BIN)/pip install --quiet --upgrade pip
+	$(COQUI_BIN)/pip install --quiet -r requirements-dev.txt -r requirements-coqui.txt
+	@$(COQUI_BIN)/python -c "import TTS.api, TTS; print('Coqui TTS', TTS.__version__, 'ready in $(COQUI_VENV)')"
+	touch $@
+
+setup-coqui: $(COQUI_STAMP)  ## environment with Coqui TTS (natural voices)
+
+run-coqui: setup-coqui      ## serve with Coqui voices where configured (HOTLINE_TTS_ENGINE=coqui)
+	HOTLINE_TTS_ENGINE=$${HOTLINE_TTS_ENGINE:-coqui} $(COQUI_BIN)/python app.py serve
+
+test-coqui: setup-coqui     ## Coqui TTS on a tiny random model, offline
+	$(COQUI_BIN)/python -m pytest -m coqui -q
+
 run: setup                 ## set up, then serve the hotline on its embedded defaults
 	$(BIN)/python app.py serve
 
-test: setup-dev            ## set up, lint, type-check, run the test suite (without the slowest tests)
+test: setup-dev            ## set up, lint, type-check, run the whole test suite (Coqui tests in .venv-coqui)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow and not coqui" -q
+	$(MAKE) --no-print-directory test-coqui
 	$(BIN)/python -m pytest -m slow -q
 
 test-all: test

@@ -97,7 +97,7 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("haystack", "httpx", "faster_whisper"):
+    for noisy in ("haystack", "httpx", "faster_whisper", "TTS", "trainer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

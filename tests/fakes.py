@@ -70,6 +70,9 @@ class FakeSynthesizer:
     def has_voice(self, language: str) -> bool:
         return language in self.voices
 
+    def identity(self, language: str) -> dict[str, object]:
+        return {"engine": self.name, "version": self.version}
+
     def synthesize(self, text: str, language: str) -> Speech:
         if language not in self.voices:
             raise NoVoiceError(language)

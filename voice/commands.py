@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_CONFIG, EXIT_USAGE, EXIT_NO_SPEECH, EXIT_UNREADABLE = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C during prerender (what was rendered is kept)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = sub.add_parser("prerender", help="synthesise every prompt and answer into audio_cache/")
     p.add_argument("--format", choices=("ulaw8k", "pcm16k", "both"), default="ulaw8k")
+    p.add_argument(
+        "--engine",
+        help="engine chain for this run, e.g. 'coqui' (Coqui voices, eSpeak NG where none); default HOTLINE_TTS_ENGINE",
+    )
+    p.add_argument(
+        "--download", action="store_true", help="fetch missing Coqui models into the models directory first"
+    )
     p = sub.add_parser("eval", help="evaluate retrieval on a question file")
     p.add_argument("questions", type=Path, help="YAML list of {lang, topic|null, text}")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -73,7 +81,7 @@ def run_command(args: Any, parser: argparse.ArgumentParser) -> int:
     handler = _HANDLERS[args.command]
     try:
         return handler(args, settings)
-    except (KnowledgeBaseError, PhraseError, ContentError) as exc:
+    except (KnowledgeBaseError, PhraseError, ContentError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ValueError as exc:
@@ -181,12 +189,24 @@ def cmd_answer_audio(args: Any, settings: Any) -> int:
 
 
 def cmd_prerender(args: Any, settings: Any) -> int:
+    import dataclasses
+
+    from voice.config import ConfigError
     from voice.prerender import prerender
 
     formats = ("ulaw8k", "pcm16k") if args.format == "both" else (args.format,)
-    stats = prerender(_services(settings), formats)
-    print(f"prerendered {stats['total']} clips: {stats['cached']} already cached, {stats['rendered']} new")
-    return EXIT_OK
+    changes: dict[str, Any] = {}
+    if args.engine:
+        changes["tts_engine"] = args.engine
+    if args.download:
+        changes["coqui_download"] = True
+    if changes:
+        settings = dataclasses.replace(settings, **changes)
+        if problems := settings.problems():
+            raise ConfigError("; ".join(problems))
+    report = prerender(_services(settings), formats)
+    print("\n".join(report.lines()))
+    return EXIT_INTERRUPTED if report.interrupted else EXIT_OK
 
 
 def cmd_eval(args: Any, settings: Any) -> int:

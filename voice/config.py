@@ -31,8 +31,13 @@ class Settings:
     whisper_beam_size: int = 1
     whisper_max_new_tokens: int = 128
     whisper_vocabulary: bool = True
-    tts_engine: str = "espeak"
+    tts_engine: str = "espeak"  # engine chain, e.g. "coqui" (= coqui, then espeak)
+    tts_language_engines: str = ""  # per-language chains, e.g. "zh=espeak,ps=coqui"
     tts_rate_wpm: int = 150
+    coqui_voices: str = ""  # LANG=MODEL[#SPEAKER],…; empty: the documented default voices
+    coqui_models_dir: Path = Path("")  # empty: <data_dir>/coqui
+    coqui_device: str = "auto"
+    coqui_download: bool = False
     gate_min_margin: float = 0.15
     gate_min_similarity: float = 0.88
     gate_max_out_of_scope: float = 0.05
@@ -103,8 +108,7 @@ class Settings:
     def problems(self) -> list[str]:
         """Semantic checks of the values."""
         out = []
-        if self.tts_engine not in ("espeak",):
-            out.append(f"HOTLINE_TTS_ENGINE={self.tts_engine!r}: expected 'espeak' (the offline engine)")
+        out.extend(self._tts_problems())
         if not (self.prompts_dir / "faq").is_dir():
             out.append(f"HOTLINE_PROMPTS_DIR={str(self.prompts_dir)!r}: no faq/ folder there")
         if not self.office_profile.is_file():
@@ -120,6 +124,25 @@ class Settings:
                        "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100")
         if self.whisper_beam_size < 1 or self.whisper_max_new_tokens < 8:
             out.append("HOTLINE_WHISPER_BEAM_SIZE must be >= 1 and HOTLINE_WHISPER_MAX_NEW_TOKENS >= 8")
+        return out
+
+
+    def _tts_problems(self) -> list[str]:
+        from voice.tts.coqui import parse_voice_map
+        from voice.tts.factory import parse_engines, parse_language_engines
+
+        out = []
+        for var, value, parse in (
+            ("HOTLINE_TTS_ENGINE", self.tts_engine, parse_engines),
+            ("HOTLINE_TTS_LANGUAGE_ENGINES", self.tts_language_engines, parse_language_engines),
+            ("HOTLINE_COQUI_VOICES", self.coqui_voices, parse_voice_map),
+        ):
+            try:
+                parse(value)
+            except ValueError as exc:
+                out.append(f"{var}={value!r}: {exc}")
+        if self.coqui_device not in ("auto", "cpu", "cuda") and not self.coqui_device.startswith("cuda:"):
+            out.append(f"HOTLINE_COQUI_DEVICE={self.coqui_device!r}: expected auto, cpu or cuda")
         return out
 
 

@@ -45,12 +45,14 @@ LANGUAGES: dict[str, Language] = {
         Language("ru", "Russian", ("ru",), "ru"),
         Language("fa", "Persian (Farsi, Dari)", ("fa",), "fa"),
         # Pashto: Whisper knows it, eSpeak NG has no voice. Many Pashto speakers from Afghanistan also
-        # understand Dari, so the spoken fallback is Persian text read by the Persian voice.
+        # understand Dari, so the spoken fallback is Persian text read by the Persian voice. With Coqui TTS
+        # installed and its MMS voice downloaded (tts_models/pus/fairseq/vits), Pashto is spoken itself.
         Language("ps", "Pashto", ("ps",), None, speech_fallback="fa"),
         # Kurmanji and Tigrinya: Whisper has neither; the call flow offers the keypad topic menu.
         Language("ku", "Kurdish (Kurmanji)", (), "ku"),
         Language("ti", "Tigrinya", (), "ti"),
         # Somali: no eSpeak NG voice; English is the most widely understood second language of callers.
+        # With Coqui TTS and its MMS voice (tts_models/som/fairseq/vits), Somali is spoken itself.
         Language("so", "Somali", ("so",), None, speech_fallback="en"),
         Language("sq", "Albanian", ("sq",), "sq"),
         # Serbian, Croatian and Bosnian are one hotline language; Whisper tells them apart.

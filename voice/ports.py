@@ -40,6 +40,13 @@ class Synthesizer(Protocol):
 
     def has_voice(self, language: str) -> bool: ...
 
+    def identity(self, language: str) -> dict[str, object]:
+        """What decides how ``language`` sounds: engine, model, engine version, voice settings.
+
+        Part of the audio cache key, so a changed voice or engine never plays stale audio.
+        """
+        ...
+
     def synthesize(self, text: str, language: str) -> Speech:
         """Speak ``text``.
 

@@ -1,9 +1,11 @@
 """A content-addressed audio cache in front of any ``Synthesizer``.
 
-The key is a SHA-256 over engine, engine version, voice settings, language, output format and the
-speakable text, so a changed answer or voice never plays stale audio and an unchanged one is never
-synthesised twice. Files are written atomically (temporary file, then rename); when the cache cannot be
-read or written the audio is synthesised live instead.
+The key is a SHA-256 over the voice's identity (engine, model, engine version, voice settings; see
+``Synthesizer.identity``), language, output format and the speakable text, so a changed answer, voice
+or engine never plays stale audio and an unchanged one is never synthesised twice. When a fallback
+engine speaks instead of the first choice, the audio is filed under the fallback's identity. Files are
+written atomically (temporary file, then rename); when the cache cannot be read or written the audio
+is synthesised live instead.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class RenderedAudio:
     path: Path | None
     language: str
     cached: bool
+    engine: str = ""  # the engine that spoke it
 
 
 class CachedSynthesizer:
@@ -56,12 +59,10 @@ class CachedSynthesizer:
     def has_voice(self, language: str) -> bool:
         return self.inner.has_voice(language)
 
-    def key(self, text: str, language: str, fmt: str) -> str:
-        """The cache key of ``text`` spoken in ``language`` as ``fmt``."""
+    def key(self, text: str, language: str, fmt: str, identity: dict[str, object] | None = None) -> str:
+        """The cache key of ``text`` spoken in ``language`` as ``fmt`` (by the voice ``identity``)."""
         parts = {
-            "engine": self.inner.name,
-            "version": getattr(self.inner, "version", ""),
-            "rate": getattr(self.inner, "rate_wpm", ""),
+            **(self.inner.identity(language) if identity is None else identity),
             "language": language,
             "format": fmt,
             "normaliser": _NORMALISER_VERSION,
@@ -84,18 +85,26 @@ class CachedSynthesizer:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
         self.inner.warm_up()
-        key = self.key(text, language, fmt)
+        identity = self.inner.identity(language)
+        engine = str(identity.get("engine", self.name))
+        key = self.key(text, language, fmt, identity)
         path = self.path_for(key)
         try:
-            return RenderedAudio(key, path.read_bytes(), path, language, True)
+            return RenderedAudio(key, path.read_bytes(), path, language, True, engine)
         except FileNotFoundError:
             pass
         except OSError as exc:
             log.warning("audio cache unreadable (%s); synthesising live", exc)
         speech = self.inner.synthesize(speakable(text, language), language)
+        if speech.engine != engine:  # a fallback engine spoke: file the audio under that engine's identity
+            identity_for = getattr(self.inner, "identity_for", None)
+            identity = identity_for(speech.engine, language) if identity_for else {"engine": speech.engine}
+            engine = speech.engine
+            key = self.key(text, language, fmt, identity)
+            path = self.path_for(key)
         data = wav_bytes(speech.audio, fmt)
         stored = self._store(path, data)
-        return RenderedAudio(key, data, path if stored else None, language, False)
+        return RenderedAudio(key, data, path if stored else None, language, False, engine)
 
     def synthesize(self, text: str, language: str) -> Speech:
         """The ``Synthesizer`` port, served from the 16 kHz cache entry."""

@@ -57,6 +57,10 @@ class EspeakSynthesizer:
         lang = LANGUAGES.get(language)
         return lang is not None and lang.espeak_voice is not None
 
+    def identity(self, language: str) -> dict[str, object]:
+        # the same parts as before engines could be chained, so existing audio caches stay valid
+        return {"engine": self.name, "version": self.version, "rate": self.rate_wpm}
+
     def synthesize(self, text: str, language: str) -> Speech:
         if not self.has_voice(language):
             raise NoVoiceError(f"eSpeak NG has no voice for {language!r}")

@@ -1,16 +1,98 @@
-"""Choosing the speech engine from the settings.
+"""Choosing the speech engines from the settings.
 
-Only eSpeak NG ships offline; a production engine is one more module implementing the ``Synthesizer``
-port, selected here by ``HOTLINE_TTS_ENGINE`` and imported lazily so the default install stays small.
+eSpeak NG ships offline and is always the last engine of every chain. Coqui TTS (natural voices,
+``requirements-coqui.txt``) is imported lazily, so the default install stays small. With the default
+settings only eSpeak NG speaks, except that the languages it cannot speak (Pashto, Somali) use their
+documented Coqui voice whenever Coqui TTS is installed and that voice has been downloaded.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from voice.config import Settings
+from voice.languages import LANGUAGES
 from voice.ports import Synthesizer
+from voice.tts.coqui import DEFAULT_VOICES, VoiceSpec, catalogue_dir, coqui_installed, parse_voice_map
+
+ENGINES = ("coqui", "espeak")
+
+
+def parse_engines(raw: str) -> tuple[str, ...]:
+    """``"coqui"`` or ``"coqui,espeak"`` (also ``+``-separated) -> ("coqui", "espeak").
+
+    eSpeak NG is appended when missing: it is the offline last resort of every chain.
+
+    Raises:
+        ValueError: For an unknown engine name.
+    """
+    names = tuple(dict.fromkeys(n.strip().lower() for n in raw.replace("+", ",").split(",") if n.strip()))
+    unknown = [n for n in names if n not in ENGINES]
+    if unknown:
+        raise ValueError(f"unknown engine {', '.join(unknown)}; expected {' or '.join(ENGINES)}")
+    return tuple(n for n in names if n != "espeak") + ("espeak",)
+
+
+def parse_language_engines(raw: str) -> dict[str, tuple[str, ...]]:
+    """``"zh=espeak, ps=coqui+espeak"`` -> {language: engine chain}.
+
+    Raises:
+        ValueError: For a malformed entry, an unknown language or engine.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for entry in raw.replace(";", ",").split(","):
+        if not entry.strip():
+            continue
+        lang, sep, engines = entry.partition("=")
+        lang = lang.strip()
+        if not sep or lang not in LANGUAGES:
+            raise ValueError(f"expected LANG=ENGINE[+ENGINE] with a hotline language, got {entry.strip()!r}")
+        out[lang] = parse_engines(engines)
+    return out
+
+
+def coqui_models_dir(settings: Settings) -> Path:
+    return settings.coqui_models_dir if str(settings.coqui_models_dir) not in ("", ".") else settings.data_dir / "coqui"
+
+
+def engine_plan(settings: Settings) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """The default chain and the per-language chains the settings ask for (before any model is loaded)."""
+    order = parse_engines(settings.tts_engine)
+    by_language = parse_language_engines(settings.tts_language_engines)
+    uses_coqui = "coqui" in order or any("coqui" in chain for chain in by_language.values())
+    if not uses_coqui and coqui_installed():
+        voices = coqui_voices(settings)
+        models = coqui_models_dir(settings)
+        for code, lang in LANGUAGES.items():
+            spec = voices.get(code)
+            if lang.espeak_voice is None and spec is not None and code not in by_language:
+                local = catalogue_dir(models, spec.model) if spec.is_catalogue_name else Path(spec.model)
+                if local.exists():
+                    by_language[code] = ("coqui", "espeak")
+    return order, by_language
+
+
+def coqui_voices(settings: Settings) -> dict[str, VoiceSpec]:
+    """``HOTLINE_COQUI_VOICES``, or the documented default voices when it is empty."""
+    if settings.coqui_voices.strip():
+        return dict(parse_voice_map(settings.coqui_voices))
+    return {lang: VoiceSpec.parse(model) for lang, model in DEFAULT_VOICES.items()}
 
 
 def make_synthesizer(settings: Settings) -> Synthesizer:
     from voice.tts.espeak import EspeakSynthesizer
 
-    return EspeakSynthesizer(rate_wpm=settings.tts_rate_wpm)
+    espeak = EspeakSynthesizer(rate_wpm=settings.tts_rate_wpm)
+    order, by_language = engine_plan(settings)
+    if order == ("espeak",) and all(chain == ("espeak",) for chain in by_language.values()):
+        return espeak
+    from voice.tts.chain import EngineChain
+    from voice.tts.coqui import CoquiSynthesizer
+
+    coqui = CoquiSynthesizer(
+        coqui_voices(settings),
+        models_dir=coqui_models_dir(settings),
+        device=settings.coqui_device,
+        download=settings.coqui_download,
+    )
+    return EngineChain({"coqui": coqui, "espeak": espeak}, order, by_language)
