@@ -33,10 +33,10 @@ class Settings:
     whisper_vocabulary: bool = True
     tts_engine: str = "espeak"
     tts_rate_wpm: int = 150
-    gate_min_margin: float = 0.15
-    gate_min_similarity: float = 0.88
+    gate_min_margin: float = 0.05
+    gate_min_similarity: float = 0.85
     gate_max_out_of_scope: float = 0.05
-    gate_out_of_scope_gap: float = 0.03
+    gate_out_of_scope_gap: float = 0.0
     max_turns: int = 3
     language_confirm_below: float = 0.6
     database_url: str = ""  # empty: SQLite file in the data directory
