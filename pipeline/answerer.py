@@ -36,10 +36,10 @@ class RetrievalOptions:
     prompts_dir: Path = Path("prompts")
     office_profile: Path = Path("prompts/office.example.yaml")
     cache_dir: Path | None = Path("var/cache")
-    min_margin: float = 0.15
-    min_similarity: float = 0.88
+    min_margin: float = 0.05
+    min_similarity: float = 0.85
     max_out_of_scope: float = 0.05
-    out_of_scope_gap: float = 0.03
+    out_of_scope_gap: float = 0.0
     threads: int = 0
 
 

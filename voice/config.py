@@ -38,10 +38,10 @@ class Settings:
     coqui_models_dir: Path = Path("")  # empty: <data_dir>/coqui
     coqui_device: str = "auto"
     coqui_download: bool = False
-    gate_min_margin: float = 0.15
-    gate_min_similarity: float = 0.88
+    gate_min_margin: float = 0.05
+    gate_min_similarity: float = 0.85
     gate_max_out_of_scope: float = 0.05
-    gate_out_of_scope_gap: float = 0.03
+    gate_out_of_scope_gap: float = 0.0
     max_turns: int = 3
     language_confirm_below: float = 0.6
     database_url: str = ""  # empty: SQLite file in the data directory
