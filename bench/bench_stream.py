@@ -8,7 +8,7 @@ said goodbye. Measured per question:
 - last voiced frame sent by the caller -> first reply frame received (the caller's wait);
 - its parts inside the hotline: endpointing wait, recognition still running after the endpoint,
   retrieval, and the rest up to the first frame (synthesis or cache, playout);
-- speech onset -> ``clear`` received (barge-in);
+- voice onset (first window the VAD scores as speech) -> ``clear`` received (barge-in);
 - CPU and peak memory of the server process.
 
     python bench/bench_stream.py [--levels 1,4,8] [--turns 12]
@@ -66,6 +66,18 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def voice_onset_s(clip: AudioClip) -> float:
+    """Where speech starts in ``clip``: the first 32 ms window the VAD scores as speech (recordings may
+    begin with a breath or noise), so barge-in is timed from the voice, not from the file's start."""
+    from voice.stream.vad import SileroModel
+
+    detector = SileroModel.shared().detector(8000)
+    for i, p in enumerate(detector.push(clip.samples)):
+        if p >= 0.5:
+            return i * detector.chunk_ms / 1000.0
+    return 0.0
 
 
 def clips(tmp: Path) -> list[tuple[str, AudioClip]]:
@@ -147,6 +159,8 @@ def one_call(base: str, sid: str, name: str, clip: AudioClip, turns: list[Turn],
         last_voiced = caller.say(clip)
         first = caller.wait_for_media(last_voiced, timeout=30)
         onset = caller.speech_started_at
+        if onset is not None:
+            onset += voice_onset_s(clip)
         barge = next((t - onset for t in caller.received.clears if onset and t > onset), None)
         turns.append(Turn(sid, name, (first - last_voiced) * 1000, barge * 1000 if barge is not None else None))
         time.sleep(1.5)

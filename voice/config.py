@@ -56,7 +56,7 @@ class Settings:
     vad_threshold: float = 0.5  # streaming endpointer: Silero speech probability that counts as speech
     vad_min_speech_ms: int = 160  # voiced time before speech interrupts a prompt or counts as a question
     vad_trailing_silence_ms: int = 500  # silence that ends the caller's question
-    vad_speculate_ms: int = 200  # silence after which recognition starts early (0: off)
+    vad_speculate_ms: int = 50  # silence after which recognition starts early (0: off)
     no_input_s: float = 8.0  # silence after a prompt before the caller is asked again
     host: str = "127.0.0.1"
     port: int = 8080

@@ -111,13 +111,21 @@ def _transcribed(state: CallState, t: Transcript) -> Step:
         key = "no_speech" if t.status is SpeechStatus.NO_SPEECH else "not_understood"
         state, prompt = play(replace(state, retries=retries, phase=back), key)
         return state, [prompt, Listen()]
-    language = state.language
-    if not state.language_locked and t.language and t.language != language:
-        if t.language_probability < state.config.language_confirm_below:
-            return menus.confirm_language(replace(state, retries=0), t)
-        language = t.language
+    language = caller_language(state, t)
+    if language is None:
+        return menus.confirm_language(replace(state, retries=0), t)
     state = replace(state, phase=Phase.ANSWERING, transcript=t, language=language, retries=0)
     return state, [FindAnswer(t.text, spoken(state))]
+
+
+def caller_language(state: CallState, t: Transcript) -> str | None:
+    """The caller's language after hearing ``t``; None when detection is too unsure to switch (the
+    caller is asked). Streaming transports use it to look the answer up before the engine asks."""
+    if not state.language_locked and t.language and t.language != state.language:
+        if t.language_probability < state.config.language_confirm_below:
+            return None
+        return t.language
+    return state.language
 
 
 def _answered(state: CallState, a: AnswerLike) -> Step:

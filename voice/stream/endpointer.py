@@ -24,7 +24,7 @@ class EndpointSettings:
     release: float = 0.35  # below this a window counts as silence (hysteresis)
     min_speech_ms: int = 160  # voiced time before speech counts: barge-in and utterances
     trailing_silence_ms: int = 500  # silence that ends an utterance
-    speculate_after_ms: int = 200  # silence after which recognition may start early (0: never)
+    speculate_after_ms: int = 50  # silence after which recognition may start early (0: never)
     pre_roll_ms: int = 300  # audio kept from before the detected onset
     tail_ms: int = 150  # audio kept after the last voiced window
     max_utterance_ms: int = 20000

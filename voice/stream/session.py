@@ -17,10 +17,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from voice.call_state import end_reason
-from voice.domain import FloatArray
+from voice.call_state import end_reason, spoken
+from voice.domain import FloatArray, Transcript
 from voice.driver import LocalDriver
-from voice.engine import Phase
+from voice.engine import Phase, caller_language
 from voice.engine_types import (
     Action,
     CallEnded,
@@ -42,7 +42,7 @@ from voice.engine_types import (
 from voice.services import Services
 from voice.stream.endpointer import Endpointer, EndpointSettings, Pause, Resume, SpeechOnset, Utterance
 from voice.stream.player import FrameSink, Player, play_id_of
-from voice.stream.speculative import SpeculativeTranscriber
+from voice.stream.speculative import SpeculativeAnswerer, SpeculativeTranscriber
 from voice.stream.speech_source import play_audio
 from voice.stream.vad import SpeechDetector
 
@@ -96,7 +96,8 @@ class StreamSession:
         self.store, self.store_call_id = store, store_call_id
         self.on_finished = on_finished
         self.speculative = SpeculativeTranscriber(services.transcriber, executor)
-        call_services = replace(services, transcriber=self.speculative)
+        self.early_answers = SpeculativeAnswerer(services.answerer)
+        call_services = replace(services, transcriber=self.speculative, answerer=self.early_answers)
         call_services._engine_config = services.engine_config()  # built once per process, not per call
         self.services = call_services
         self.driver = LocalDriver(call_services, call_id, audio_format=None, store=store, store_call_id=store_call_id)
@@ -135,12 +136,20 @@ class StreamSession:
                 self._post(SpeechStarted())
             elif isinstance(event, Pause) and self.driver.state.phase in _LISTENING:
                 lang = self.driver.state.language if self.driver.state.language_locked else None
-                self.speculative.start(event.audio, lang)
+                self.speculative.start(event.audio, lang, self._look_up_early)
             elif isinstance(event, Resume):
                 self.speculative.discard()
             elif isinstance(event, Utterance):
                 self._input_at = time.perf_counter()
                 self._post(UtteranceFinished(event.audio), {"endpoint": event.endpoint_wait_ms})
+
+    def _look_up_early(self, transcript: Transcript) -> None:
+        """Retrieval on an early transcript, in the language the engine will ask for."""
+        state = self.driver.state
+        language = caller_language(state, transcript)
+        if transcript.no_speech or language is None:
+            return
+        self.early_answers.prefetch(transcript.text, spoken(state, language))
 
     def digit(self, key: str) -> None:
         self._wait = None

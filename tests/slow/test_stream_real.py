@@ -1,0 +1,95 @@
+"""A real-time call against the real server: `app.py serve` (gunicorn) in Media Streams mode with real
+Whisper, real retrieval, real eSpeak NG and SQLite, called over a real WebSocket by the load client.
+The caller's question is spoken by eSpeak NG (a German voice the recogniser has never been tuned on)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from voice.stream.load_client import StreamCaller, trim_silence
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "slow-stream-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def server(tmp_path):
+    office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
+    office["opening_hours"] = {d: "" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}  # no transfer
+    (tmp_path / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HOTLINE_TWILIO_AUTH_TOKEN": TOKEN,
+        "HOTLINE_TWILIO_MEDIA": "stream",
+        "HOTLINE_PORT": str(port),
+        "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
+        "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),
+        "HOTLINE_OFFICE_PROFILE": str(tmp_path / "office.yaml"),
+    }
+    proc = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}", tmp_path / "calls.db"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_a_spoken_question_is_answered_in_real_time_and_rated(server):
+    from voice.tts.espeak import EspeakSynthesizer
+
+    base, db = server
+    spoken = EspeakSynthesizer().synthesize("Wie kann ich meine Aufenthaltserlaubnis verlängern?", "de")
+    question = trim_silence(spoken.audio)
+    caller = StreamCaller(base, TOKEN, "CAslowstream")
+    try:
+        caller.dial()
+        caller.wait_for_media(0.0, timeout=60)
+        time.sleep(1.0)
+        last_voiced = caller.say(question)  # over the greeting: barge-in
+        assert caller.received.clears, "the greeting was not interrupted"
+        answer_at = caller.wait_for_media(last_voiced, timeout=30)
+        time.sleep(4.0)
+        answer = caller.received.audio(answer_at, time.monotonic())
+        assert answer.duration_s >= 3.0 and float(np.sqrt(np.mean(answer.samples**2))) > 0.01
+        caller.press("#")
+        time.sleep(2.0)
+        caller.press("4")
+        caller.wait_closed(timeout=60)
+    finally:
+        caller.close()
+    time.sleep(0.5)
+    con = sqlite3.connect(db)
+    rating, transport, reason = con.execute("SELECT rating, transport, end_reason FROM calls").fetchone()
+    topic, transcript, interrupted, first_audio = con.execute(
+        "SELECT topic, transcript, interrupted, first_audio_ms FROM turns WHERE turn = 1"
+    ).fetchone()
+    con.close()
+    assert (rating, transport, reason) == (4, "twilio-stream", "completed")
+    assert topic == "aufenthaltserlaubnis-verlaengern", transcript
+    assert "aufenthalt" in transcript.lower() and interrupted == 1 and first_audio is not None
