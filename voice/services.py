@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.knowledge import CATEGORIES, load_knowledge_base
@@ -40,6 +40,13 @@ class Services:
             if fell_back:
                 out[code] = spoken
         return out
+
+    def with_engines(self, transcriber: Transcriber, answerer: Answerer) -> Services:
+        """The same services with other recognition and retrieval engines (e.g. one call's wrappers);
+        the engine configuration, built once, is shared."""
+        copy = replace(self, transcriber=transcriber, answerer=answerer)
+        copy._engine_config = self.engine_config()
+        return copy
 
     def engine_config(self) -> EngineConfig:
         """The engine's configuration (built once: it reads the knowledge base for the keypad menu)."""

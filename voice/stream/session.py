@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from voice.call_state import end_reason, spoken
@@ -68,15 +68,6 @@ class StreamSettings:
     no_input_s: float = 8.0  # silence after a prompt before the engine hears NoInput
 
 
-@dataclass
-class TurnLatency:
-    """When the answer to one question started playing, measured inside the hotline."""
-
-    turn: int
-    endpoint_ms: float | None
-    first_audio_ms: float  # from the end of the utterance (or key press) to the first answer frame
-
-
 class StreamSession:
     def __init__(
         self,
@@ -97,26 +88,23 @@ class StreamSession:
         self.on_finished = on_finished
         self.speculative = SpeculativeTranscriber(services.transcriber, executor)
         self.early_answers = SpeculativeAnswerer(services.answerer)
-        call_services = replace(services, transcriber=self.speculative, answerer=self.early_answers)
-        call_services._engine_config = services.engine_config()  # built once per process, not per call
+        call_services = services.with_engines(self.speculative, self.early_answers)
         self.services = call_services
         self.driver = LocalDriver(call_services, call_id, audio_format=None, store=store, store_call_id=store_call_id)
         self.endpointer = Endpointer(detector, self.settings.endpoint)
         self.player = Player(sink, on_started=self._play_started, on_tick=self._tick)
-        self._events: queue.Queue[tuple[Event, dict[str, float]] | None] = queue.Queue()
+        self._events: queue.Queue[tuple[Event, dict[str, float]]] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"call-{call_id[:8]}", daemon=True)
         self._wait: tuple[float, float | None] | None = None  # (timeout, started) for NoInput
         self._after_playback: Action | None = None  # Transfer or Hangup once the goodbye has played
         self._answer_plays: dict[int, tuple[int, float]] = {}  # play id -> (turn, input time)
         self._input_at = time.perf_counter()
-        self._last_endpoint_ms: float | None = None
         self._last_play = 0  # the latest play queued, and the latest the far end confirmed as played
         self._confirmed = 0
         self._idle_since: float | None = None
         self._finishing = False
         self._end_reason: str | None = None
         self._closed = threading.Event()
-        self.latencies: list[TurnLatency] = []
         self.last_frame_at: float | None = None  # when caller audio was last processed (socket liveness)
 
     # ---- transport inputs: any thread, never blocking ----------------------------------------
@@ -179,14 +167,9 @@ class StreamSession:
     def _run(self) -> None:
         try:
             while True:
-                item = self._events.get()
-                if item is None:
-                    return
-                event, timings = item
+                event, timings = self._events.get()
                 for stage, ms in timings.items():
                     self.driver.note_timing(stage, ms)
-                if isinstance(event, UtteranceFinished):
-                    self._last_endpoint_ms = timings.get("endpoint")
                 if isinstance(event, CallEnded) and self._end_reason is None:
                     self._end_reason = end_reason(self.driver.state)
                 actions = self.driver.feed(event)
@@ -252,7 +235,6 @@ class StreamSession:
             return
         turn, input_at = entry
         ms = round((time.perf_counter() - input_at) * 1000.0, 1)
-        self.latencies.append(TurnLatency(turn, self._last_endpoint_ms, ms))
         if self.store is not None and self.store_call_id:
             self._safe(lambda: self.store.update_turn(self.store_call_id, turn, first_audio_ms=ms))
 

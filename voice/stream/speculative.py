@@ -18,12 +18,38 @@ from voice.ports import Answerer, Transcriber
 log = logging.getLogger(__name__)
 
 
+class Recognitions:
+    """How many recognitions run in this process. Early recognition only starts when none does: on a
+    busy server a guess that may be thrown away must not queue in front of other callers' questions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.running = 0
+
+    def idle(self) -> bool:
+        with self._lock:
+            return self.running == 0
+
+    def run(self, transcriber: Transcriber, audio: AudioClip, language: str | None) -> Transcript:
+        with self._lock:
+            self.running += 1
+        try:
+            return transcriber.transcribe(audio, language)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+RECOGNITIONS = Recognitions()
+
+
 class SpeculativeTranscriber:
     """A ``Transcriber`` that reuses a transcription started by ``start`` for the very same clip."""
 
-    def __init__(self, inner: Transcriber, executor: Executor) -> None:
+    def __init__(self, inner: Transcriber, executor: Executor, load: Recognitions = RECOGNITIONS) -> None:
         self.inner = inner
         self.executor = executor
+        self.load = load
         self._lock = threading.Lock()
         self._pending: tuple[AudioClip, str | None, Future[Transcript]] | None = None
         self.reused = 0
@@ -34,10 +60,14 @@ class SpeculativeTranscriber:
     def start(
         self, audio: AudioClip, language: str | None, then: Callable[[Transcript], None] = lambda _t: None
     ) -> None:
-        """Transcribe ``audio`` in the background, then hand the transcript to ``then``."""
+        """Transcribe ``audio`` in the background, then hand the transcript to ``then`` (skipped while
+        other recognitions run)."""
+        if not self.load.idle():
+            self.discard()
+            return
 
         def work() -> Transcript:
-            transcript = self.inner.transcribe(audio, language)
+            transcript = self.load.run(self.inner, audio, language)
             try:
                 then(transcript)
             except Exception:
@@ -57,7 +87,7 @@ class SpeculativeTranscriber:
         if pending is not None and pending[0] is audio and pending[1] == language:
             self.reused += 1
             return pending[2].result()
-        return self.inner.transcribe(audio, language)
+        return self.load.run(self.inner, audio, language)
 
 
 class SpeculativeAnswerer:
