@@ -42,7 +42,7 @@ def _pct(values: list[float], q: float) -> float | None:
 def metrics(outcomes: list[TurnOutcome]) -> dict[str, Any]:
     """Aggregate numbers over the replayed turns (None where nothing was measured)."""
     replayed = [o for o in outcomes if o.replayed]
-    answered = [o for o in replayed if o.status == "ok"]
+    answered = [o for o in replayed if o.answered]
     topic_checks = [c for o in outcomes for c in o.checks if c["check"] == "topic"]
     checks = [c for o in outcomes for c in o.checks]
     wers = [o.wer for o in outcomes if o.wer is not None]

@@ -35,7 +35,7 @@ def replay_all(
             def seen(outcome: TurnOutcome) -> None:
                 bar.update(1)
                 if outcome.status in ("unreadable", "not_recorded"):
-                    skipped.append({"input": f"{outcome.key} {outcome.input}", "detail": outcome.detail})
+                    skipped.append({"input": f"{outcome.key} ({outcome.input})", "detail": outcome.detail})
                 if on_turn is not None:
                     on_turn(outcome)
 
