@@ -35,7 +35,8 @@ def replay_all(
             def seen(outcome: TurnOutcome) -> None:
                 bar.update(1)
                 if outcome.status in ("unreadable", "not_recorded"):
-                    skipped.append({"input": f"{outcome.key} ({outcome.input})", "detail": outcome.detail})
+                    detail = outcome.detail.removeprefix(f"{outcome.input}: ")
+                    skipped.append({"input": outcome.key, "detail": detail})
                 if on_turn is not None:
                     on_turn(outcome)
 
@@ -91,6 +92,7 @@ def command(
         if args.json:
             print(json.dumps(outcome.as_json(), ensure_ascii=False), file=out, flush=True)
 
+    services.warm_up()  # models load before the first turn, as on the live line: latency is per turn only
     options = ReplayOptions(realtime=args.realtime, roundtrip=args.roundtrip, keep_audio=args.report is not None)
     outcomes, skipped = replay_all(services, cases, options, emit, progress=False if args.no_progress else None)
     m = metrics(outcomes)
