@@ -138,3 +138,23 @@ def wav_bytes(clip: AudioClip, fmt: str) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, np.clip(clip.samples, -1.0, 1.0), clip.sample_rate, subtype=subtype, format="WAV")
     return buf.getvalue()
+
+
+def join_wavs(wavs: list[bytes], rate: int = WHISPER_RATE, pause_s: float = 0.25) -> AudioClip:
+    """Concatenate WAV files (any rate) into one clip at ``rate``, with a short pause after each."""
+    pause = np.zeros(int(pause_s * rate), dtype=np.float32)
+    pieces: list[FloatArray] = []
+    for data in wavs:
+        samples, source_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+        if samples.ndim == 2:
+            samples = samples[:, 0]
+        clip = resample(AudioClip(np.asarray(samples, dtype=np.float32), int(source_rate)), rate)
+        pieces.extend([clip.samples, pause])
+    return AudioClip(np.concatenate(pieces) if pieces else np.zeros(rate // 10, dtype=np.float32), rate)
+
+
+def write_wav(clip: AudioClip, path: Path) -> Path:
+    """Write ``clip`` as 16-bit PCM WAV at its own rate (recordings keep what the line delivered)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.clip(clip.samples, -1.0, 1.0), clip.sample_rate, subtype="PCM_16", format="WAV")
+    return path

@@ -1,7 +1,8 @@
 """The command line: ``python app.py COMMAND`` (see ``--help`` on each command).
 
 Exit codes: 0 success; 1 configuration or content error; 2 usage error; 3 no speech in the audio;
-4 unreadable audio. Machine-readable output (``--json``) goes to stdout, logs and progress to stderr.
+4 unreadable audio; 5 replay found a regression. Machine-readable output (``--json``) goes to stdout,
+logs and progress to stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_CONFIG, EXIT_USAGE, EXIT_NO_SPEECH, EXIT_UNREADABLE = 0, 1, 2, 3, 4
+EXIT_REGRESSION = 5  # replay: a regression against the baseline, or a failed expectation
 EXIT_INTERRUPTED = 130  # Ctrl-C during prerender (what was rendered is kept)
 
 
@@ -39,6 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("ulaw8k", "pcm16k"), default="pcm16k", help="WAV format of --out")
     p.add_argument("--channel", type=int, default=0, help="channel of multi-channel audio (0: caller)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("replay", help="re-run recorded calls, audio files or scenarios through today's hotline")
+    p.add_argument("inputs", type=Path, nargs="*", help="audio files, folders of audio files, YAML scenarios")
+    p.add_argument("--call", action="append", default=[], metavar="CALL_ID", help="a stored call (repeatable)")
+    p.add_argument("--since", metavar="DAY", help="stored calls started on or after DAY (YYYY-MM-DD)")
+    p.add_argument("--until", metavar="DAY", help="stored calls started before DAY (YYYY-MM-DD)")
+    p.add_argument("--channel", type=int, default=0, help="channel of multi-channel audio (0: the caller on Twilio)")
+    p.add_argument("--references", type=Path, help="YAML of reference transcripts by file name (for the WER)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per turn")
+    p.add_argument("--report", type=Path, metavar="DIR", help="write report.html, report.json and audio/ here")
+    p.add_argument("--baseline", type=Path, help="a saved report.json to compare with (regression verdict)")
+    p.add_argument("--save-baseline", type=Path, metavar="FILE", help="save this run as the next baseline")
+    p.add_argument("--tolerance", type=float, default=0.0, help="allowed drop in accuracy / rise in rates (0.0)")
+    p.add_argument("--latency-tolerance", type=float, default=0.5, help="allowed p95 latency growth (0.5 = 50%%)")
+    p.add_argument("--realtime", action="store_true", help="pace audio and answers as on a real line")
+    p.add_argument("--roundtrip", action="store_true", help="transcribe each spoken answer and compare it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
     p = sub.add_parser("prerender", help="synthesise every prompt and answer into audio_cache/")
     p.add_argument("--format", choices=("ulaw8k", "pcm16k", "both"), default="ulaw8k")
     p.add_argument(
@@ -71,6 +89,7 @@ def run_command(args: Any, parser: argparse.ArgumentParser) -> int:
     from pipeline.knowledge import KnowledgeBaseError
     from voice.config import ConfigError, Settings
     from voice.phrases import PhraseError
+    from voice.replay.sources import ScenarioError
 
     try:
         settings = Settings.from_env()
@@ -81,7 +100,7 @@ def run_command(args: Any, parser: argparse.ArgumentParser) -> int:
     handler = _HANDLERS[args.command]
     try:
         return handler(args, settings)
-    except (KnowledgeBaseError, PhraseError, ContentError, ConfigError) as exc:
+    except (KnowledgeBaseError, PhraseError, ContentError, ConfigError, ScenarioError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ValueError as exc:
@@ -290,6 +309,21 @@ def cmd_retention(args: Any, settings: Any) -> int:
     return EXIT_OK
 
 
+def cmd_replay(args: Any, settings: Any) -> int:
+    from voice.replay.run import command
+
+    if not (args.inputs or args.call or args.since or args.until):
+        print("error: give audio files, folders, scenarios, --call or --since/--until", file=sys.stderr)
+        return EXIT_USAGE
+    store = None
+    if args.call or args.since or args.until:
+        from voice.storage.factory import make_store
+
+        store = make_store(settings)
+        store.warm_up()
+    return command(args, _services(settings), store)
+
+
 def cmd_serve(args: Any, settings: Any) -> int:
     from app import create_app
     from voice.web.server import serve
@@ -315,4 +349,5 @@ _HANDLERS = {
     "faq": cmd_faq,
     "retention": cmd_retention,
     "simulate-call": cmd_simulate,
+    "replay": cmd_replay,
 }

@@ -44,6 +44,8 @@ class Settings:
     gate_out_of_scope_gap: float = 0.0
     max_turns: int = 3
     language_confirm_below: float = 0.6
+    record_calls: bool = False  # keep each question's audio (callers hear the recording notice first)
+    record_answers: bool = False  # also keep the hotline's spoken answer of each turn (needs record_calls)
     database_url: str = ""  # empty: SQLite file in the data directory
     caller_hash_key: str = ""  # secret for hashing caller numbers; empty: a random key kept in the data directory
     public_base_url: str = ""  # how Twilio reaches this server (https://…); empty: the request's own URL

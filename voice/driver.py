@@ -6,13 +6,15 @@ but execute work off their I/O loop.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from voice.domain import AnswerLike, Transcript
+from voice.domain import AnswerLike, AudioClip, Transcript
 from voice.engine import CallState, step
 from voice.engine_types import (
     Action,
@@ -50,7 +52,12 @@ class TurnRecord:
 
 
 class LocalDriver:
-    """Feeds events to the engine and runs recognition, retrieval and synthesis in this thread."""
+    """Feeds events to the engine and runs recognition, retrieval and synthesis in this thread.
+
+    With a store and ``HOTLINE_RECORD_CALLS`` on, each stored turn keeps the caller's question as a WAV
+    file under ``<data dir>/recordings`` (``HOTLINE_RECORD_ANSWERS``: the hotline's spoken answer too),
+    so every transport records the same way; ``retention`` deletes the files with the office's periods.
+    """
 
     def __init__(
         self,
@@ -69,6 +76,13 @@ class LocalDriver:
         self.turns: list[TurnRecord] = []
         self._timings: dict[str, float] = {}
         self.last_transcript: Transcript | None = None
+        self.last_clip: AudioClip | None = None  # the caller audio of the question being answered
+        settings = getattr(services, "settings", None)
+        self.recordings_dir: Path | None = None
+        self.record_answers = False
+        if store is not None and settings is not None and settings.record_calls:
+            self.recordings_dir = settings.data_dir / "recordings"
+            self.record_answers = settings.record_answers
 
     def feed(self, event: Event) -> list[Action]:
         """Apply ``event`` and every follow-up event that in-process work produces."""
@@ -87,8 +101,14 @@ class LocalDriver:
         """A timing measured by the transport (e.g. endpointing), stored with the next turn."""
         self._timings[stage] = round(ms, 1)
 
+    @property
+    def pending_timings(self) -> dict[str, float]:
+        """Stage timings measured since the last recorded turn (a retry prompt, a menu)."""
+        return dict(self._timings)
+
     def _execute(self, action: Action) -> Event | None:
         if isinstance(action, Transcribe):
+            self.last_clip = action.audio
             event = self._timed(
                 "asr", lambda: Transcribed(self.services.transcriber.transcribe(action.audio, action.language))
             )
@@ -112,10 +132,41 @@ class LocalDriver:
             self.turns.append(record)
             self._timings = {}
             if self.store is not None and self.store_call_id:
-                self.store.record_turn(self.store_call_id, stored_turn(record))
+                self.store.record_turn(self.store_call_id, self._with_recordings(stored_turn(record)))
+            self.last_clip = None
         if isinstance(action, StoreRating) and self.store is not None and self.store_call_id:
             self.store.store_rating(self.store_call_id, action.rating)
         return None
+
+    def _with_recordings(self, row: Any) -> Any:
+        """The stored turn with the paths of its recordings (never fails the call: logged instead)."""
+        if self.recordings_dir is None:
+            return row
+        day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+        stem = self.recordings_dir / day / f"{self.store_call_id}-t{row.turn}"
+        paths: dict[str, str] = {}
+        try:
+            from voice.audio import join_wavs, write_wav
+
+            if self.last_clip is not None:
+                paths["audio_path"] = str(write_wav(self.last_clip, stem.with_name(stem.name + "-caller.wav")))
+            if self.record_answers and self.plays:
+                _, items = self.plays[-1]
+                wavs = [self._audio_of(item) for item in items]
+                answer = join_wavs([w for w in wavs if w], rate=8000)
+                paths["answer_audio_path"] = str(write_wav(answer, stem.with_name(stem.name + "-hotline.wav")))
+        except Exception:
+            log.exception("could not keep the recording of turn %d in call %s", row.turn, self.store_call_id)
+        return replace(row, **paths)
+
+    def _audio_of(self, item: PlayedItem) -> bytes | None:
+        if item.audio is not None:
+            return item.audio.data
+        try:
+            return self.services.synthesizer.render(item.text, item.language, "ulaw8k").data  # what the line plays
+        except Exception:
+            log.warning("no audio for a recorded answer item in %s", item.language)
+            return None
 
     def _timed(self, stage: str, work: Callable[[], Event]) -> Event:
         started = time.perf_counter()
@@ -158,4 +209,5 @@ def stored_turn(record: TurnRecord) -> Any:
         retrieval_ms=record.timings_ms.get("retrieval"),
         tts_ms=record.timings_ms.get("tts"),
         endpoint_ms=record.timings_ms.get("endpoint"),
+        answer_text=a.text if a else None,
     )

@@ -98,7 +98,8 @@ def _start(state: CallState, event: CallStarted) -> Step:
         language_locked=event.language is not None,
         office_open=event.office_open,
     )
-    state, prompt = play(state, "greeting", "multilingual_hint", "ask_question")
+    notice = ("recording_notice",) if state.config.recording_notice else ()
+    state, prompt = play(state, "greeting", *notice, "multilingual_hint", "ask_question")
     return state, [prompt, Listen()]
 
 

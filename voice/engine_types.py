@@ -237,3 +237,5 @@ class EngineConfig:
     menu: tuple[tuple[str, tuple[str, ...]], ...] = ()
     topic_titles: dict[str, dict[str, str]] = field(default_factory=dict)
     page_size: int = 8
+    # calls are recorded: the greeting says so (the consent notice, phrase ``recording_notice``)
+    recording_notice: bool = False

@@ -64,6 +64,7 @@ class Services:
             keypad_only=frozenset(code for code, lang in LANGUAGES.items() if not lang.recognisable),
             menu=menu,
             topic_titles=titles,
+            recording_notice=s.record_calls,
         )
 
 

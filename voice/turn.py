@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import soundfile as sf
-
-from voice.audio import resample, wav_bytes
+from voice.audio import join_wavs, wav_bytes
 from voice.domain import AnswerLike, AudioClip, SpeechStatus, Transcript
 from voice.driver import LocalDriver, PlayedItem
 from voice.engine_types import CallStarted, Transfer, UtteranceFinished, UtteranceUnreadable
@@ -94,13 +90,6 @@ def run_single_turn(services: Services, clip: AudioClip | None, call_id: str = "
 
 def write_heard(result: TurnResult, path: Path, fmt: str) -> None:
     """Write everything the caller hears after the question as one WAV file."""
-    pieces: list[np.ndarray] = []
-    for item in result.heard:
-        if item.audio is None:
-            continue
-        samples, rate = sf.read(io.BytesIO(item.audio.data), dtype="float32")
-        clip = resample(AudioClip(np.asarray(samples, dtype=np.float32), rate), 16000)
-        pieces.extend([clip.samples, np.zeros(4000, dtype=np.float32)])  # 0.25 s pause between items
-    audio = AudioClip(np.concatenate(pieces) if pieces else np.zeros(1600, dtype=np.float32), 16000)
+    audio = join_wavs([item.audio.data for item in result.heard if item.audio is not None])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(wav_bytes(audio, fmt))

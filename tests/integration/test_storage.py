@@ -100,6 +100,31 @@ def test_retention_purges_old_transcripts_and_recordings(store, tmp_path):
     assert turn["transcript"] is None and turn["audio_path"] is None and turn["status"] == "ok"
 
 
+def test_retention_removes_both_sides_of_a_recorded_turn(store, tmp_path):
+    call_id = store.start_call("twilio")
+    caller, hotline = tmp_path / "caller.wav", tmp_path / "hotline.wav"
+    for f in (caller, hotline):
+        f.write_bytes(b"RIFF")
+    store.record_turn(
+        call_id, TurnRecord(1, "ok", "Frage", audio_path=str(caller), answer_audio_path=str(hotline), answer_text="A")
+    )
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    assert store.purge(transcripts_before=past, recordings_before=past).recordings == 0  # still within retention
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    assert store.purge(transcripts_before=past, recordings_before=future).recordings == 1
+    assert not caller.exists() and not hotline.exists()
+    turn = store.get_call(call_id)["turns"][0]
+    assert turn["audio_path"] is None and turn["answer_audio_path"] is None and turn["transcript"] == "Frage"
+
+
+def test_calls_are_listed_by_date_range(store):
+    first, second = store.start_call("twilio"), store.start_call("twilio")
+    now = dt.datetime.now(dt.UTC)
+    listed = store.list_calls(since=now - dt.timedelta(minutes=5), until=now + dt.timedelta(minutes=5))
+    assert first in listed and second in listed
+    assert store.list_calls(since=now + dt.timedelta(minutes=5)) == []
+
+
 def test_delete_call_erases_everything(store):
     call_id = store.start_call("twilio")
     store.record_turn(call_id, TurnRecord(1, "ok", "Frage"))
@@ -136,13 +161,14 @@ def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(req
                           "5, NULL)"))
         conn.execute(text("INSERT INTO turns VALUES (1, 'c1', 1, '2026-01-01', 'ok', 'Frage', 'de', 0.9, 'x', "
                           "FALSE, 0.9, 'de', 1, 2, 3, NULL)"))
-    assert migrate(engine) == CURRENT_VERSION == 2
+    assert migrate(engine) == CURRENT_VERSION == 3
     store = SqlCallStore(url, tmp_path / "spool.jsonl", KEY)
     store.update_turn("c1", 1, interrupted=True, first_audio_ms=412.0)
     call = store.get_call("c1")
     assert call is not None and call["rating"] == 5
     assert call["turns"][0]["transcript"] == "Frage" and call["turns"][0]["interrupted"] is True
     assert call["turns"][0]["first_audio_ms"] == 412.0 and call["turns"][0]["endpoint_ms"] is None
+    assert call["turns"][0]["answer_text"] is None and call["turns"][0]["answer_audio_path"] is None  # version 3
     with pytest.raises(ValueError):
         store.update_turn("c1", 1, transcript="rewritten")  # only what is learnt after the turn
     with engine.begin() as conn:

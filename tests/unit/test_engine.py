@@ -67,6 +67,12 @@ def test_call_start_greets_and_listens():
     assert isinstance(actions[1], Listen)
 
 
+def test_recorded_calls_hear_the_recording_notice_in_the_greeting():
+    state, actions = step(CallState(config=EngineConfig(recording_notice=True)), CallStarted("c1"))
+    assert isinstance(actions[0], Play)
+    assert keys(actions[0]) == ["greeting", "recording_notice", "multilingual_hint", "ask_question"]
+
+
 def test_question_is_transcribed_then_answered_in_detected_language():
     state = started()
     state, actions = step(state, UtteranceFinished(tone()))

@@ -67,6 +67,9 @@ turns = Table(
     Column("interrupted", Boolean, nullable=False, default=False),  # the caller spoke over the answer
     Column("endpoint_ms", Float, nullable=True),  # last voiced frame to end of utterance detected
     Column("first_audio_ms", Float, nullable=True),  # end of utterance detected to first answer frame sent
+    # version 3: call recording and replay (what was answered, and the hotline's own side when kept)
+    Column("answer_text", Text, nullable=True),  # the answer read to the caller (empty for a hand-over)
+    Column("answer_audio_path", String(255), nullable=True),  # the hotline's side of the turn, when recorded
 )
 
 schema_version = Table("schema_version", metadata, Column("version", Integer, primary_key=True))
@@ -90,7 +93,15 @@ def _v2(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE turns ADD COLUMN {name} {ddl}"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+def _v3(conn: Connection) -> None:
+    """Turn columns for recorded calls and their replay (a database created at version 3 has them)."""
+    present = {c["name"] for c in inspect(conn).get_columns("turns")}
+    for name, ddl in {"answer_text": "TEXT", "answer_audio_path": "VARCHAR(255)"}.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE turns ADD COLUMN {name} {ddl}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

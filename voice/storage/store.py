@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, select, update
+from sqlalchemy import create_engine, delete, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -63,6 +63,8 @@ class TurnRecord:
     interrupted: bool = False
     endpoint_ms: float | None = None
     first_audio_ms: float | None = None
+    answer_text: str | None = None
+    answer_audio_path: str | None = None
 
 
 # turn fields a transport learns only after the turn was recorded (playback runs after the answer)
@@ -210,18 +212,36 @@ class SqlCallStore:
             rows = conn.execute(select(turns).where(turns.c.call_id == call_id).order_by(turns.c.turn)).mappings()
             return {**dict(row), "turns": [dict(r) for r in rows]}
 
+    def list_calls(self, since: dt.datetime | None = None, until: dt.datetime | None = None) -> list[str]:
+        """Ids of the calls started in ``[since, until)``, oldest first (for replay by date range)."""
+        query = select(calls.c.id).order_by(calls.c.started_at)
+        if since is not None:
+            query = query.where(calls.c.started_at >= since)
+        if until is not None:
+            query = query.where(calls.c.started_at < until)
+        with self.engine.connect() as conn:
+            return [str(i) for i in conn.execute(query).scalars()]
+
     def purge(self, transcripts_before: dt.datetime, recordings_before: dt.datetime) -> PurgeResult:
-        """Delete recordings (files and references) and transcripts older than the retention limits."""
+        """Delete recordings (files and references, both sides of a turn) and transcripts older than the
+        retention limits. ``recordings`` counts the turns whose audio was removed."""
         with self.engine.begin() as conn:
             old_audio = conn.execute(
-                select(turns.c.id, turns.c.audio_path).where(
-                    turns.c.created_at < recordings_before, turns.c.audio_path.is_not(None)
+                select(turns.c.id, turns.c.audio_path, turns.c.answer_audio_path).where(
+                    turns.c.created_at < recordings_before,
+                    or_(turns.c.audio_path.is_not(None), turns.c.answer_audio_path.is_not(None)),
                 )
             ).all()
-            for _, path in old_audio:
-                Path(path).unlink(missing_ok=True)
+            for _, caller_side, hotline_side in old_audio:
+                for path in (caller_side, hotline_side):
+                    if path:
+                        Path(path).unlink(missing_ok=True)
             if old_audio:
-                conn.execute(update(turns).where(turns.c.id.in_([i for i, _ in old_audio])).values(audio_path=None))
+                conn.execute(
+                    update(turns)
+                    .where(turns.c.id.in_([row[0] for row in old_audio]))
+                    .values(audio_path=None, answer_audio_path=None)
+                )
             result = conn.execute(
                 update(turns)
                 .where(turns.c.created_at < transcripts_before, turns.c.transcript.is_not(None))
@@ -232,8 +252,10 @@ class SqlCallStore:
     def delete_call(self, call_id: str) -> bool:
         """Erase one call completely (a caller's deletion request)."""
         with self.engine.begin() as conn:
-            paths = conn.execute(select(turns.c.audio_path).where(turns.c.call_id == call_id)).scalars().all()
-            for path in paths:
+            rows = conn.execute(
+                select(turns.c.audio_path, turns.c.answer_audio_path).where(turns.c.call_id == call_id)
+            ).all()
+            for path in (p for row in rows for p in row):
                 if path:
                     Path(path).unlink(missing_ok=True)
             conn.execute(delete(turns).where(turns.c.call_id == call_id))

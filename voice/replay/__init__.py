@@ -1,0 +1,1 @@
+"""Replay of recorded and scripted calls through the live call engine, for quality assurance."""
