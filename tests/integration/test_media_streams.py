@@ -283,3 +283,31 @@ def test_a_stream_nobody_announced_or_garbage_is_refused(line, messages, reason,
         with contextlib.suppress(simple_websocket.ConnectionClosed):
             ws.close()
     assert closed.value.reason == 1008 and reason in caplog.text  # policy violation, and why, in the log
+
+
+def test_behind_https_the_stream_url_is_wss_and_the_webhook_stays_signed(tmp_path, settings, faq_answerer):
+    import xml.etree.ElementTree as ET
+
+    from twilio.request_validator import RequestValidator
+
+    from app import create_app, create_services
+    from voice.storage.store import SqlCallStore
+
+    public = "https://hotline.example.org"
+    s = replace(settings, twilio_auth_token=TOKEN, twilio_media="stream", public_base_url=public, data_dir=tmp_path)
+    services = create_services(s)
+    services.answerer = faq_answerer
+    store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
+    client = create_app(s, services, warm=False, store=store).test_client()
+    params = {"CallSid": "CAhttps", "From": "+4915100000"}
+    signature = RequestValidator(TOKEN).compute_signature(f"{public}/twilio/voice", params)
+    response = client.post("/twilio/voice", data=params, headers={"X-Twilio-Signature": signature})
+    root = ET.fromstring(response.get_data(as_text=True))
+    connect, stream = root.find("Connect"), root.find("Connect/Stream")
+    assert connect is not None and stream is not None
+    assert stream.get("url") == "wss://hotline.example.org/twilio/stream"
+    assert connect.get("action") == f"{public}/twilio/stream-ended"
+    token = next(p.get("value") for p in stream.iter("Parameter") if p.get("name") == "token")
+    assert token and len(token) == 64
+    forged = client.post("/twilio/voice", data=params, headers={"X-Twilio-Signature": "forged"})
+    assert forged.status_code == 403

@@ -192,7 +192,8 @@ def _connect_stream(sid: str) -> Response:
         store_id = store.start_call("twilio-stream", external_id=sid, caller=request.form.get("From"))
     token = streams.register(sid, store_id, is_open(_services().phrases.content.office))
     base = _services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
-    ws_base = "wss://" + base.removeprefix("https://") if base.startswith("https://") else "ws://" + base.removeprefix("http://")
+    scheme, _, host = base.partition("://")
+    ws_base = f"{'wss' if scheme == 'https' else 'ws'}://{host}"
     twiml_body = twiml.connect_stream(f"{ws_base}/twilio/stream", {"token": token}, f"{base}/twilio/stream-ended")
     return _xml(twiml_body)
 
