@@ -11,6 +11,7 @@ which ``ensure_sipp`` installs with apt when it is missing. About a minute in al
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -157,3 +158,145 @@ def test_a_whole_call_question_answer_rating_and_bye(hotline, question_pcaps, tr
     (turn,) = stored["turns"]
     assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["transcript"] == QUESTION
     assert turn["first_audio_ms"] is not None
+
+
+def test_cancel_before_answer_leaves_no_call_behind(hotline):
+    result = hotline.call("cancel_before_answer")
+    assert result.ok, result.output + result.errors
+    time.sleep(0.5)
+    assert not hotline.server.calls
+    cancelled = hotline.server.finished[-1]
+    assert cancelled.session is None and cancelled.state == "ended"
+
+
+def test_caller_hangs_up_during_the_answer(hotline, question_pcaps):
+    before = len(hotline.server.finished)
+    result = hotline.call("hangup_mid_answer", "tcp", keys={"question": str(question_pcaps[PCMA].path)})
+    assert result.ok, result.output + result.errors
+    call = hotline.finished(before + 1)[-1]
+    stored = hotline.stored(call)
+    assert stored["end_reason"] != "completed" and stored["rating"] is None
+    assert len(stored["turns"]) == 1  # the question was answered, the caller left while it played
+    assert call.rtp.sock.fileno() == -1  # the RTP port is given back
+
+
+@pytest.mark.slow
+def test_ten_concurrent_calls_all_complete(hotline, question_pcaps):
+    before = len(hotline.server.finished)
+    result = hotline.call("hangup_mid_answer", keys={"question": str(question_pcaps[PCMA].path)}, calls=10)
+    assert result.ok, result.output + result.errors
+    calls = hotline.finished(before + 10, timeout=30)[-10:]
+    assert len({c.call_id for c in calls}) == 10
+    for call in calls:
+        stored = hotline.stored(call)
+        assert stored["transport"] == "sip" and len(stored["turns"]) == 1
+    assert not hotline.server.calls
+
+
+def test_a_peer_outside_the_allow_list_is_refused(hotline):
+    rejected = hotline.server.stats["rejected"]
+    result = hotline.call("rejected", local_ip="127.0.0.2")
+    assert result.ok, result.output + result.errors
+    assert hotline.server.stats["rejected"] > rejected and not hotline.server.calls
+
+
+def _request(method: str = "INVITE", call_id: str = "m1", body: bytes = b"", extra: str = "",
+             content_type: str = "application/sdp", length: int | None = None) -> bytes:
+    head = (
+        f"{method} sip:hotline@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK{call_id}\r\n"
+        f"From: <sip:x@127.0.0.1>;tag=a{call_id}\r\nTo: <sip:hotline@127.0.0.1>\r\nCall-ID: {call_id}\r\n"
+        f"CSeq: 1 {method}\r\nContact: <sip:x@127.0.0.1:5999>\r\nMax-Forwards: 70\r\n{extra}"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body) if length is None else length}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+GOOD_SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+MALFORMED: list[tuple[str, bytes, int | None]] = [  # (what, bytes, expected status; None: dropped)
+    ("empty garbage", b"\x00\x01\x02garbage", None),
+    ("HTTP request", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", None),
+    ("truncated headers", _request()[:60], None),
+    ("no blank line", _request().rstrip(b"\r\n"), 400),
+    ("bad CSeq", _request().replace(b"CSeq: 1 INVITE", b"CSeq: one INVITE"), None),
+    ("CSeq method mismatch", _request().replace(b"CSeq: 1 INVITE", b"CSeq: 1 BYE"), 400),
+    ("header without colon", _request(extra="Broken header line\r\n"), 400),
+    ("missing Call-ID", _request().replace(b"Call-ID: m1\r\n", b""), None),
+    ("bad Content-Length", _request(length=-5), 400),
+    ("body shorter than Content-Length", _request(body=GOOD_SDP, length=900), 400),
+    ("unclosed address", _request().replace(b"From: <sip:x@127.0.0.1>", b"From: <sip:x@127.0.0.1"), 400),
+    ("SIP/3.0", _request().replace(b"SIP/2.0\r\n", b"SIP/3.0\r\n", 1), 505),
+    ("no SDP version", _request(body=b"o=- 1 1 IN IP4 127.0.0.1\r\n"), 400),
+    ("SDP without audio", _request(body=GOOD_SDP.replace(b"m=audio", b"m=video")), 488),
+    ("SDP with only G.729", _request(body=GOOD_SDP.replace(b"RTP/AVP 0", b"RTP/AVP 18")), 488),
+    ("SDP garbage line", _request(body=GOOD_SDP + b"this is not sdp\r\n"), 400),
+    ("SDP bad port", _request(body=GOOD_SDP.replace(b"4000", b"99999")), 400),
+    ("SRTP only", _request(body=GOOD_SDP.replace(b"RTP/AVP", b"RTP/SAVP")), 488),
+    ("not SDP", _request(body=b"hello", content_type="text/plain"), 415),
+    ("huge body", _request(body=b"v=0\r\n" + b"a=x\r\n" * 20000), 413),
+    ("BYE for no call", _request("BYE", "nocall"), 481),
+    ("unknown method", _request("PUBLISH", "pub"), 405),
+    ("binary headers", b"INVITE sip:x@y SIP/2.0\r\nVia: \xff\xfe\r\n\r\n", None),
+]
+
+
+STREAM_INCOMPLETE = ("no blank line", "body shorter than Content-Length")
+
+
+def _status(reply: bytes) -> int | None:
+    return int(reply[8:11]) if reply.startswith(b"SIP/2.0 ") else None
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_malformed_messages_are_answered_or_dropped_and_the_next_call_works(hotline, question_pcaps, transport):
+    errors = hotline.server.stats["errors"]
+    for what, data, expected in MALFORMED:
+        if transport == "udp":
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(0.3)
+                sock.sendto(data[:65000], ("127.0.0.1", hotline.server.port))
+                replies = []
+                try:
+                    while True:
+                        replies.append(sock.recv(65535))
+                except TimeoutError:
+                    pass
+        else:
+            with socket.create_connection(("127.0.0.1", hotline.server.port), timeout=1) as sock:
+                sock.settimeout(0.3)
+                sock.sendall(data if expected is not None or data.endswith(b"\r\n\r\n") else data + b"\r\n\r\n")
+                replies = []
+                try:
+                    while chunk := sock.recv(65535):
+                        replies.append(chunk)
+                except (TimeoutError, ConnectionResetError):
+                    pass
+        statuses = [int(code) for code in re.findall(rb"SIP/2\.0 (\d{3}) ", b"".join(replies))]
+        finals = [s for s in statuses if s >= 200]
+        if transport == "tcp" and what in STREAM_INCOMPLETE:
+            expected = None  # on a stream these are not malformed, just not finished yet
+        if expected is None:
+            assert finals == [], what
+        else:
+            assert finals == [expected], f"{what}: {statuses}"
+    assert hotline.server.stats["errors"] == errors  # nothing reached the catch-all
+    assert not hotline.server.calls
+    before = len(hotline.server.finished)
+    result = hotline.call("hangup_mid_answer", transport, keys={"question": str(question_pcaps[PCMU].path),
+                                                                "codec_pt": "0", "codec_name": "PCMU"})
+    assert result.ok, result.output + result.errors
+    assert hotline.stored(hotline.finished(before + 1)[-1])["transport"] == "sip"
+
+
+def test_options_keepalive_is_answered(hotline):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.sendto(_request("OPTIONS", "opt1"), ("127.0.0.1", hotline.server.port))
+        reply = sock.recv(65535)
+    assert _status(reply) == 200 and b"INVITE" in reply and b"Allow:" in reply
+
+
+def test_free_port_helper_gives_a_bindable_port():
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", port))

@@ -117,6 +117,12 @@ def parse_message(data: bytes, max_bytes: int = 16384, stream: bool = False) -> 
     lines = re.split(r"\r?\n", text)
     message = _start_line(lines[0])
     problem = "" if sep else "no blank line after the headers"
+    if message.is_request:
+        version, message.reason = message.reason, ""
+        if version != SIP_VERSION:
+            problem = f"unsupported version {version[:20]!r}"
+        elif not message.uri:
+            problem = "missing or unsupported Request-URI"
     for line in lines[1:]:
         if line[:1] in (" ", "\t") and message.headers:  # folded continuation
             name, value = message.headers[-1]
@@ -147,7 +153,7 @@ def parse_message(data: bytes, max_bytes: int = 16384, stream: bool = False) -> 
 
 def _check(message: SipMessage, body: bytes, problem: str, max_bytes: int, stream: bool) -> None:
     if problem:
-        raise SipError(400, problem)
+        raise SipError(505 if problem.startswith("unsupported version") else 400, problem)
     missing = [h for h in REQUIRED if not message.get(h)]
     if missing:
         raise SipError(400, f"missing {', '.join(missing)}")
@@ -179,13 +185,10 @@ def _start_line(line: str) -> SipMessage:
         if not (parts[1].isdigit() and len(parts[1]) == 3):
             raise SipError(0, "bad status line")
         return SipMessage(status=int(parts[1]), reason=parts[2])
-    if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[1]:
+    if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[2].startswith("SIP/"):
         raise SipError(0, f"not a SIP start line: {line[:60]!r}")
-    if parts[2] != SIP_VERSION:
-        raise SipError(505 if parts[2].startswith("SIP/") else 0, f"unsupported version {parts[2][:20]!r}")
-    if not re.match(r"^(sips?|tel):", parts[1], re.I):
-        raise SipError(400, f"unsupported Request-URI {parts[1][:40]!r}")
-    return SipMessage(method=parts[0].upper(), uri=parts[1])
+    uri = parts[1] if re.match(r"^(sips?|tel):\S+$", parts[1], re.I) else ""  # empty: answered 400
+    return SipMessage(method=parts[0].upper(), uri=uri, reason=parts[2])
 
 
 def split_commas(value: str) -> list[str]:

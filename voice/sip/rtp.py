@@ -182,7 +182,7 @@ class RtpChannel:
 
     def close(self) -> None:
         self._stop.set()
-        if threading.current_thread() is not self._thread:
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=1)
         with contextlib.suppress(OSError):
             self.sock.close()
