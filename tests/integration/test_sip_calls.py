@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def question_pcaps(tmp_path_factory, question_clip) -> dict[int, CallerAudio]:
     return {codec: write_caller_pcap(folder / f"question-{codec}.pcap", question_clip, codec) for codec in (PCMA, PCMU)}
 
 
-def make_hotline(settings, faq_answerer, tmp_path: Path, audio_dir: Path, **sip) -> tuple[SipServer, object, StubTranscriber]:
+def make_hotline(settings, faq_answerer, tmp_path: Path, audio_dir: Path, **sip) -> tuple[SipServer, object, Any]:
     from app import create_services
     from voice.storage.store import SqlCallStore
     from voice.tts.cache import CachedSynthesizer
@@ -141,7 +142,8 @@ def test_a_whole_call_question_answer_rating_and_bye(hotline, question_pcaps, tr
     assert result.ok, result.output + result.errors
     call = hotline.finished(before + 1)[-1]
     assert call.offer is not None and call.offer.codec == codec and call.flow.transport == transport.upper()
-    caller = [p for p in capture.between(dst_port=call.rtp.port) if (r := parse_rtp(p.payload)) and r.ssrc == audio.ssrc]
+    caller = [p for p in capture.between(dst_port=call.rtp.port)
+              if (r := parse_rtp(p.payload)) and r.ssrc == audio.ssrc]
     assert len(caller) >= audio.voiced_last_s / 0.02  # the whole question arrived (the key press ends the rest)
     last_voiced = caller[0].at + audio.voiced_last_s  # the pcap is replayed at its own pace
     sent = hotline_audio(capture, call)
