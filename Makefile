@@ -8,7 +8,7 @@ COQUI_VENV := .venv-coqui
 COQUI_BIN := $(COQUI_VENV)/bin
 COQUI_STAMP := $(COQUI_VENV)/.installed
 
-.PHONY: setup setup-dev setup-coqui run run-coqui test test-coqui test-slow test-all lint bench
+.PHONY: setup setup-dev setup-coqui run run-coqui test test-coqui test-slow test-all lint bench bench-sip sipp
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,14 @@ $(VENV)/.dev-installed: requirements-dev.txt $(STAMP)
 
 setup: $(STAMP)            ## virtual environment, dependencies, assembled Whisper model
 
-setup-dev: $(VENV)/.dev-installed
+setup-dev: $(VENV)/.dev-installed sipp
+
+# SIPp (Debian package sip-tester) plays real SIP callers in the SIP tests; installed when missing (needs root).
+sipp:
+	@command -v sipp >/dev/null 2>&1 || { test "$$(id -u)" = 0 && { echo "installing SIPp (sip-tester) ..."; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q sip-tester >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q sip-tester >/dev/null; }; }; } || \
+	  echo "note: SIPp missing (apt-get install sip-tester); SIP call tests will be skipped"
 
 # Natural voices (Coqui TTS + PyTorch, ~8 GB) live in their own environment so the default one stays small.
 $(COQUI_STAMP): requirements.txt requirements-dev.txt requirements-coqui.txt $(STAMP)
@@ -59,6 +66,9 @@ test-all: test
 lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+bench-sip: setup sipp      ## latency of a question over SIP (SIPp on loopback, root); prints a table
+	$(BIN)/python bench/bench_sip.py
 
 bench: setup               ## per-stage latency benchmark; prints a table
 	$(BIN)/python bench/bench_stages.py

@@ -1,6 +1,6 @@
 """Composition root of the hotline: builds the engines, the web app and the command line.
 
-python app.py serve | ask | transcribe | answer-audio | prerender | eval | faq check   (--help on each)
+python app.py serve | sip | ask | transcribe | answer-audio | prerender | eval | faq check   (--help on each)
 """
 
 from __future__ import annotations
@@ -88,6 +88,15 @@ def create_app(
     app.register_blueprint(twilio.bp)
     app.register_blueprint(media_stream.bp)
     return app
+
+
+def start_sip(app: Flask) -> Any:
+    """Answer SIP calls in this process too, with the app's engines and store (``serve --sip``)."""
+    from voice.sip.server import SipServer
+
+    server = SipServer(app.extensions["hotline"], app.extensions["hotline_store"]).start()
+    app.extensions["hotline_sip"] = server
+    return server
 
 
 def configure_logging(level: str) -> None:

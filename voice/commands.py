@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the web server (Twilio webhooks, /healthz)")
     p.add_argument("--host", help="bind address (default HOTLINE_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default HOTLINE_PORT or 8080)")
+    p.add_argument("--sip", action="store_true", help="also answer SIP calls (same as HOTLINE_SIP_ENABLED=true)")
+    p = sub.add_parser("sip", help="answer SIP calls from a PBX or SIP trunk (no web server)")
+    p.add_argument("--host", help="SIP bind address (default HOTLINE_SIP_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="SIP port, UDP and TCP (default HOTLINE_SIP_PORT or 5060)")
     p = sub.add_parser("ask", help="answer a typed question")
     p.add_argument("text", help="the question")
     p.add_argument("--lang", default="auto", help="language code, or 'auto' to infer it (default)")
@@ -330,17 +334,47 @@ def cmd_serve(args: Any, settings: Any) -> int:
 
     host, port = args.host or settings.host, args.port or settings.port
 
-    def make_app() -> Any:
+    def make_app() -> Any:  # runs in the gunicorn worker, after the fork: so does the SIP server
         app = create_app(settings)
         print(f"hotline listening on http://{host}:{port} (health: /healthz)", file=sys.stderr)
+        if settings.sip_enabled or args.sip:
+            from app import start_sip
+
+            server = start_sip(app)
+            print(f"SIP on {settings.sip_host}:{server.port} (UDP and TCP)", file=sys.stderr)
         return app
 
     serve(make_app, host=host, port=port)
     return EXIT_OK
 
 
+def cmd_sip(args: Any, settings: Any) -> int:
+    import dataclasses
+
+    from app import create_services
+    from voice.sip.server import SipServer
+    from voice.storage.factory import make_store
+
+    overrides = {k: v for k, v in (("sip_host", args.host), ("sip_port", args.port)) if v}
+    settings = dataclasses.replace(settings, **overrides)
+    services = create_services(settings)
+    store = make_store(settings)
+    store.warm_up()
+    services.warm_up()
+    server = SipServer(services, store).start()
+    print(f"hotline answering SIP on {settings.sip_host}:{server.port} (UDP and TCP)", file=sys.stderr)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
 _HANDLERS = {
     "serve": cmd_serve,
+    "sip": cmd_sip,
     "ask": cmd_ask,
     "transcribe": cmd_transcribe,
     "answer-audio": cmd_answer_audio,

@@ -6,6 +6,7 @@ Every setting has a default that runs the hotline offline on this repository's b
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -60,6 +61,19 @@ class Settings:
     vad_trailing_silence_ms: int = 500  # silence that ends the caller's question
     vad_speculate_ms: int = 50  # silence after which recognition starts early (0: off)
     no_input_s: float = 8.0  # silence after a prompt before the caller is asked again
+    sip_enabled: bool = False  # `serve` also answers SIP calls (or run `python app.py sip` on its own)
+    sip_host: str = "127.0.0.1"  # SIP bind address (0.0.0.0: all interfaces)
+    sip_port: int = 5060  # UDP and TCP
+    sip_public_address: str = ""  # address put in SDP and Contact (behind NAT); empty: the local address
+    sip_rtp_ports: str = "20000-20999"
+    sip_allow: str = "127.0.0.1/32"  # peers allowed to call: addresses or networks, comma-separated
+    sip_username: str = ""  # with a password: INVITEs must authenticate (digest)
+    sip_password: str = ""
+    sip_realm: str = "hotline"
+    sip_max_calls: int = 20
+    sip_max_message_bytes: int = 16384
+    sip_ring_ms: int = 300  # ringing before the hotline answers
+    sip_transfer_uri: str = ""  # REFER target for a person; empty: sip:<transfer_number>@<the calling PBX>
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -76,7 +90,7 @@ class Settings:
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hotline.db'}"
 
-    def __repr__(self) -> str:  # never print secrets (the database URL may hold a password)
+    def __repr__(self) -> str:  # never print secrets (the database URL or SIP password)
         return f"Settings(prompts_dir={str(self.prompts_dir)!r}, data_dir={str(self.data_dir)!r}, ...)"
 
     @classmethod
@@ -124,10 +138,37 @@ class Settings:
         if not 0.0 < self.vad_threshold < 1.0 or self.vad_min_speech_ms < 0 or self.vad_trailing_silence_ms < 100:
             out.append("HOTLINE_VAD_THRESHOLD must be in (0, 1), HOTLINE_VAD_MIN_SPEECH_MS >= 0 and "
                        "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100")
+        out.extend(self._sip_problems())
         if self.whisper_beam_size < 1 or self.whisper_max_new_tokens < 8:
             out.append("HOTLINE_WHISPER_BEAM_SIZE must be >= 1 and HOTLINE_WHISPER_MAX_NEW_TOKENS >= 8")
         return out
 
+
+    def sip_rtp_range(self) -> tuple[int, int]:
+        low, _, high = self.sip_rtp_ports.partition("-")
+        return int(low), int(high)
+
+    def sip_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.sip_allow.split(",") if p.strip()]
+
+    def _sip_problems(self) -> list[str]:
+        out = []
+        try:
+            low, high = self.sip_rtp_range()
+            if not 1024 <= low < high <= 65535:
+                raise ValueError
+        except ValueError:
+            out.append(f"HOTLINE_SIP_RTP_PORTS={self.sip_rtp_ports!r}: expected LOW-HIGH within 1024-65535")
+        try:
+            self.sip_networks()
+        except ValueError as exc:
+            out.append(f"HOTLINE_SIP_ALLOW={self.sip_allow!r}: {exc}")
+        if bool(self.sip_username) != bool(self.sip_password):
+            out.append("HOTLINE_SIP_USERNAME and HOTLINE_SIP_PASSWORD: set both (digest authentication) or neither")
+        if not 0 < self.sip_port <= 65535 or self.sip_max_calls < 1 or self.sip_max_message_bytes < 1500:
+            out.append("HOTLINE_SIP_PORT must be a port, HOTLINE_SIP_MAX_CALLS >= 1, "
+                       "HOTLINE_SIP_MAX_MESSAGE_BYTES >= 1500")
+        return out
 
     def _tts_problems(self) -> list[str]:
         from voice.tts.coqui import parse_voice_map
