@@ -60,6 +60,9 @@ class Settings:
     vad_trailing_silence_ms: int = 500  # silence that ends the caller's question
     vad_speculate_ms: int = 50  # silence after which recognition starts early (0: off)
     no_input_s: float = 8.0  # silence after a prompt before the caller is asked again
+    dashboard_secret_key: str = ""  # signs dashboard sessions; empty: a random key kept in the data directory
+    dashboard_secure_cookies: bool = True  # session cookie over HTTPS only (off only for a plain-HTTP test setup)
+    dashboard_session_hours: int = 8  # a dashboard login lasts this long
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -124,6 +127,8 @@ class Settings:
         if not 0.0 < self.vad_threshold < 1.0 or self.vad_min_speech_ms < 0 or self.vad_trailing_silence_ms < 100:
             out.append("HOTLINE_VAD_THRESHOLD must be in (0, 1), HOTLINE_VAD_MIN_SPEECH_MS >= 0 and "
                        "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100")
+        if not 0 < self.dashboard_session_hours <= 24 * 30:
+            out.append(f"HOTLINE_DASHBOARD_SESSION_HOURS={self.dashboard_session_hours}: expected 1..720")
         if self.whisper_beam_size < 1 or self.whisper_max_new_tokens < 8:
             out.append("HOTLINE_WHISPER_BEAM_SIZE must be >= 1 and HOTLINE_WHISPER_MAX_NEW_TOKENS >= 8")
         return out
