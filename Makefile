@@ -8,7 +8,7 @@ COQUI_VENV := .venv-coqui
 COQUI_BIN := $(COQUI_VENV)/bin
 COQUI_STAMP := $(COQUI_VENV)/.installed
 
-.PHONY: setup setup-dev setup-coqui run run-coqui test test-coqui test-slow test-all lint bench bench-sip sipp
+.PHONY: setup setup-dev setup-coqui browser-deps screenshots run run-coqui test test-coqui test-slow test-all lint bench bench-sip sipp
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,11 @@ sipp:
 	  { apt-get update -q >/dev/null && apt-get install -y -q sip-tester >/dev/null; }; }; } || \
 	  echo "note: SIPp missing (apt-get install sip-tester); SIP call tests will be skipped"
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:              ## headless Chromium and its driver for the QA dashboard's browser tests (Debian packages)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
 # Natural voices (Coqui TTS + PyTorch, ~8 GB) live in their own environment so the default one stays small.
 $(COQUI_STAMP): requirements.txt requirements-dev.txt requirements-coqui.txt $(STAMP)
 	@echo "setting up $(COQUI_VENV): Coqui TTS and PyTorch (about 8 GB, a few minutes) ..."
@@ -54,7 +59,7 @@ test-coqui: setup-coqui     ## Coqui TTS on a tiny random model, offline
 run: setup                 ## set up, then serve the hotline on its embedded defaults
 	$(BIN)/python app.py serve
 
-test: setup-dev            ## set up, lint, type-check, run the whole test suite (Coqui tests in .venv-coqui)
+test: setup-dev browser-deps  ## set up, lint, type-check, run the whole test suite (Coqui tests in .venv-coqui)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not slow and not coqui" -q
@@ -69,6 +74,9 @@ lint: setup-dev
 
 bench-sip: setup sipp      ## latency of a question over SIP (SIPp on loopback, root); prints a table
 	$(BIN)/python bench/bench_sip.py
+
+screenshots: setup-dev browser-deps  ## retake the README's dashboard screenshots (docs/*.png)
+	HOTLINE_SCREENSHOT_DIR=docs $(BIN)/python -m pytest -m browser -q
 
 bench: setup               ## per-stage latency benchmark; prints a table
 	$(BIN)/python bench/bench_stages.py

@@ -1,6 +1,6 @@
 """Composition root of the hotline: builds the engines, the web app and the command line.
 
-python app.py serve | sip | ask | transcribe | answer-audio | prerender | eval | faq check   (--help on each)
+python app.py serve | sip | ask | transcribe | answer-audio | prerender | eval | faq check | users   (--help on each)
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def create_app(
     import hashlib
     import hmac
 
-    from voice.storage.factory import hash_key, make_store
-    from voice.web import audio, health, media_stream, twilio
+    from voice.storage.factory import hash_key, make_store, session_key
+    from voice.web import audio, dashboard, health, media_stream, twilio
 
     settings = settings or Settings.from_env()
     services = services or create_services(settings)
@@ -87,6 +87,7 @@ def create_app(
     app.register_blueprint(audio.bp)
     app.register_blueprint(twilio.bp)
     app.register_blueprint(media_stream.bp)
+    dashboard.init_app(app, settings, services, store, session_key(settings))
     return app
 
 

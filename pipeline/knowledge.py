@@ -37,6 +37,8 @@ MAX_SPOKEN_WORDS = 80
 _CHAR_LANGS = {"zh": 3.0}
 # Languages whose writing puts a space between syllables: syllables per spoken word.
 _SYLLABLE_LANGS = {"vi": 1.4}
+# review flags are left out of the content hash: marking a translation reviewed changes no embedding
+_REVIEW_FLAG = re.compile(rb"\breviewed:[ \t]*(true|false|True|False|yes|no)\b")
 
 
 class KnowledgeBaseError(ValueError):
@@ -93,7 +95,7 @@ def inspect_knowledge_base(prompts_dir: Path) -> tuple[KnowledgeBase, list[str]]
     if not faq_files:
         problems.append(f"{prompts_dir / 'faq'}: no knowledge-base entries found")
     for path in faq_files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        digest.update(path.name.encode() + b"\0" + _REVIEW_FLAG.sub(b"reviewed:", path.read_bytes()))
         raw = _read_yaml(path, problems)
         if raw is not None:
             entry = _parse_entry(path, raw, languages, topic_ids, problems)

@@ -79,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="server base URL (default http://HOTLINE_HOST:HOTLINE_PORT)")
     p = sub.add_parser("retention", help="delete recordings and transcripts older than the office's periods")
     p.add_argument("--delete-call", metavar="CALL_ID", help="erase one call completely (a deletion request)")
+    p = sub.add_parser("users", help="accounts of the QA dashboard (/dashboard)")
+    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    u = users.add_parser("add", help="create an account (asks for the password, or reads it from stdin)")
+    u.add_argument("name")
+    u.add_argument("--role", choices=("viewer", "editor"), default="viewer", help="viewer (default) or editor")
+    u = users.add_parser("passwd", help="set a new password (asks for it, or reads it from stdin)")
+    u.add_argument("name")
+    u = users.add_parser("role", help="change an account's role")
+    u.add_argument("name")
+    u.add_argument("role", choices=("viewer", "editor"))
+    u = users.add_parser("remove", help="delete an account")
+    u.add_argument("name")
+    users.add_parser("list", help="list the accounts")
     p = sub.add_parser("faq", help="knowledge-base tools")
     faq = p.add_subparsers(dest="faq_command", required=True, metavar="FAQ_COMMAND")
     p = faq.add_parser("check", help="check schema, coverage of every topic and language, references, prompts")
@@ -328,6 +341,49 @@ def cmd_replay(args: Any, settings: Any) -> int:
     return command(args, _services(settings), store)
 
 
+def _read_password() -> str:
+    """From the terminal (asked twice), or the first line of stdin when it is not a terminal."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: Any, settings: Any) -> int:
+    from voice.storage.accounts import AccountError, Accounts
+    from voice.storage.factory import make_store
+
+    store = make_store(settings)
+    store.warm_up()
+    accounts = Accounts(store.engine)
+    try:
+        if args.users_command == "add":
+            accounts.add(args.name, _read_password(), args.role)
+            print(f"user {args.name} added ({args.role})")
+        elif args.users_command == "passwd":
+            accounts.set_password(args.name, _read_password())
+            print(f"password of {args.name} changed (their open sessions end)")
+        elif args.users_command == "role":
+            accounts.set_role(args.name, args.role)
+            print(f"{args.name} is now {args.role}")
+        elif args.users_command == "remove":
+            found = accounts.remove(args.name)
+            print(f"user {args.name}: {'removed' if found else 'not found'}")
+            return EXIT_OK if found else EXIT_USAGE
+        else:
+            for user in accounts.all():
+                last = user["last_login_at"].strftime("%Y-%m-%d %H:%M") if user["last_login_at"] else "never"
+                print(f"{user['name']:<24}{user['role']:<8}last login {last}")
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def cmd_serve(args: Any, settings: Any) -> int:
     from app import create_app
     from voice.web.server import serve
@@ -336,7 +392,7 @@ def cmd_serve(args: Any, settings: Any) -> int:
 
     def make_app() -> Any:  # runs in the gunicorn worker, after the fork: so does the SIP server
         app = create_app(settings)
-        print(f"hotline listening on http://{host}:{port} (health: /healthz)", file=sys.stderr)
+        print(f"hotline listening on http://{host}:{port} (health: /healthz, QA: /dashboard/)", file=sys.stderr)
         if settings.sip_enabled or args.sip:
             from app import start_sip
 
@@ -384,4 +440,5 @@ _HANDLERS = {
     "retention": cmd_retention,
     "simulate-call": cmd_simulate,
     "replay": cmd_replay,
+    "users": cmd_users,
 }

@@ -74,6 +74,9 @@ class Settings:
     sip_max_message_bytes: int = 16384
     sip_ring_ms: int = 300  # ringing before the hotline answers
     sip_transfer_uri: str = ""  # REFER target for a person; empty: sip:<transfer_number>@<the calling PBX>
+    dashboard_secret_key: str = ""  # signs dashboard sessions; empty: a random key kept in the data directory
+    dashboard_secure_cookies: bool = True  # session cookie over HTTPS only (off only for a plain-HTTP test setup)
+    dashboard_session_hours: int = 8  # a dashboard login lasts this long
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -139,6 +142,8 @@ class Settings:
             out.append("HOTLINE_VAD_THRESHOLD must be in (0, 1), HOTLINE_VAD_MIN_SPEECH_MS >= 0 and "
                        "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100")
         out.extend(self._sip_problems())
+        if not 0 < self.dashboard_session_hours <= 24 * 30:
+            out.append(f"HOTLINE_DASHBOARD_SESSION_HOURS={self.dashboard_session_hours}: expected 1..720")
         if self.whisper_beam_size < 1 or self.whisper_max_new_tokens < 8:
             out.append("HOTLINE_WHISPER_BEAM_SIZE must be >= 1 and HOTLINE_WHISPER_MAX_NEW_TOKENS >= 8")
         return out

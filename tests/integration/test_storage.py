@@ -143,8 +143,8 @@ def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(req
     url = f"sqlite:///{tmp_path / 'v1.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as conn:  # a database as version 1 of the schema left it
-        conn.execute(text("DROP TABLE IF EXISTS turns"))
-        conn.execute(text("DROP TABLE IF EXISTS calls"))
+        for table in ("turns", "calls", "audit_log", "users"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         conn.execute(text("DROP TABLE IF EXISTS schema_version"))
         conn.execute(text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY)"))
         conn.execute(text("INSERT INTO schema_version VALUES (1)"))
@@ -161,7 +161,7 @@ def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(req
                           "5, NULL)"))
         conn.execute(text("INSERT INTO turns VALUES (1, 'c1', 1, '2026-01-01', 'ok', 'Frage', 'de', 0.9, 'x', "
                           "FALSE, 0.9, 'de', 1, 2, 3, NULL)"))
-    assert migrate(engine) == CURRENT_VERSION == 3
+    assert migrate(engine) == CURRENT_VERSION == 4
     store = SqlCallStore(url, tmp_path / "spool.jsonl", KEY)
     store.update_turn("c1", 1, interrupted=True, first_audio_ms=412.0)
     call = store.get_call("c1")
@@ -172,7 +172,7 @@ def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(req
     with pytest.raises(ValueError):
         store.update_turn("c1", 1, transcript="rewritten")  # only what is learnt after the turn
     with engine.begin() as conn:
-        for table in ("turns", "calls", "schema_version"):
+        for table in ("turns", "calls", "audit_log", "users", "schema_version"):
             conn.execute(text(f"DROP TABLE {table}"))
     engine.dispose()
     store.engine.dispose()

@@ -15,7 +15,18 @@ def hash_key(settings: Settings) -> bytes:
     once in the data directory (readable by the service user only)."""
     if settings.caller_hash_key:
         return settings.caller_hash_key.encode()
-    path = settings.data_dir / "caller_hash.key"
+    return _key_file(settings.data_dir / "caller_hash.key")
+
+
+def session_key(settings: Settings) -> bytes:
+    """The secret that signs dashboard session cookies: ``HOTLINE_DASHBOARD_SECRET_KEY``, else a random key
+    created once in the data directory (a separate key: rotating it logs everyone out and nothing else)."""
+    if settings.dashboard_secret_key:
+        return settings.dashboard_secret_key.encode()
+    return _key_file(settings.data_dir / "dashboard_session.key")
+
+
+def _key_file(path: Path) -> bytes:
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -72,11 +72,35 @@ turns = Table(
     Column("answer_audio_path", String(255), nullable=True),  # the hotline's side of the turn, when recorded
 )
 
+# version 4: the QA dashboard (named accounts, and who listened to which recording)
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),  # werkzeug scrypt hash, never the password
+    Column("role", String(16), nullable=False),  # viewer or editor
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("user_name", String(64), nullable=False),
+    Column("action", String(32), nullable=False),  # listen, login, review, replay, export, ...
+    Column("call_id", String(36), nullable=True, index=True),  # no foreign key: survives the call's deletion
+    Column("turn", Integer, nullable=True),
+    Column("detail", String(255), nullable=True),
+)
+
 schema_version = Table("schema_version", metadata, Column("version", Integer, primary_key=True))
 
 
 def _v1(conn: Connection) -> None:
-    for table in (calls, turns):
+    for table in (calls, turns):  # the version-1 tables only: later tables come with their own step
         table.create(conn, checkfirst=True)
 
 
@@ -101,7 +125,13 @@ def _v3(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE turns ADD COLUMN {name} {ddl}"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: Connection) -> None:
+    """Dashboard accounts and the audit log."""
+    for table in (users, audit_log):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,198 @@
+"""The QA dashboard through Flask's test client: access rules, CSRF, audit of recordings, CSV export,
+review marks in the knowledge-base files, replays and the ``users`` command (no browser, fast)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select, update
+
+from pipeline.knowledge import inspect_knowledge_base
+from pipeline.review import ReviewEditError, set_reviewed
+from tests.seed_calls import dashboard_app
+from voice.storage.accounts import AccountError, Accounts
+from voice.storage.schema import audit_log, turns
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dashboard")
+    app, store, seeded = dashboard_app(folder, calls_count=30)
+    return app, store, seeded, folder
+
+
+def token(client, path: str = "/dashboard/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def logged_in(app, name: str, password: str):
+    client = app.test_client()
+    response = client.post("/dashboard/login", data={"name": name, "password": password, "csrf_token": token(client)})
+    assert response.status_code == 302, response.text
+    return client
+
+
+def test_every_page_needs_a_login_and_the_webhooks_do_not(site):
+    app, _, seeded, _ = site
+    client = app.test_client()
+    for path in ("/dashboard/", "/dashboard/calls", f"/dashboard/calls/{seeded.call_ids[0]}", "/dashboard/calls.csv",
+                 "/dashboard/audio/1/caller", "/dashboard/kb", "/dashboard/kb/adresse-aendern", "/dashboard/replay",
+                 "/dashboard/audit"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/dashboard/login" in response.headers["Location"], path
+    assert client.get("/healthz").status_code == 200
+    assert "/dashboard" not in client.post("/twilio/voice").headers.get("Location", "")
+
+
+def test_login_sets_a_secure_session_cookie_and_rejects_wrong_passwords(site):
+    app, _, _, _ = site
+    client = app.test_client()
+    wrong = client.post("/dashboard/login", data={"name": "erika", "password": "nope", "csrf_token": token(client)})
+    assert wrong.status_code == 401 and "wrong password" in wrong.text
+    no_token = client.post("/dashboard/login", data={"name": "erika", "password": "erikaerika!"})
+    assert no_token.status_code == 400
+    ok = client.post("/dashboard/login", data={"name": "erika", "password": "erikaerika!", "csrf_token": token(client)})
+    cookie = ok.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/dashboard" in cookie
+    assert client.get("/dashboard/").status_code == 200
+    assert client.get("/dashboard/login?next=//evil.example").status_code == 200  # never redirects off-site
+
+
+def test_repeated_failed_logins_lock_the_name_for_a_while(site):
+    app, _, _, _ = site
+    client = app.test_client()
+    Accounts(site[1].engine).add("lotte", "lottelotte!", "viewer")
+    for _ in range(5):
+        client.post("/dashboard/login", data={"name": "lotte", "password": "x", "csrf_token": token(client)})
+    form = {"name": "lotte", "password": "lottelotte!", "csrf_token": token(client)}
+    locked = client.post("/dashboard/login", data=form)
+    assert locked.status_code == 401 and "Too many" in locked.text
+
+
+def test_playing_a_recording_is_audited_once_and_only_recordings_are_served(site):
+    app, store, seeded, folder = site
+    client = logged_in(app, "victor", "victorvictor!")
+    call_id = seeded.call_ids[3]
+    page = client.get(f"/dashboard/calls/{call_id}").text
+    turn_id = re.search(r"/dashboard/audio/(\d+)/caller", page).group(1)
+    first = client.get(f"/dashboard/audio/{turn_id}/caller", headers={"Range": "bytes=0-"})
+    assert first.status_code == 206 and first.mimetype == "audio/wav"
+    client.get(f"/dashboard/audio/{turn_id}/caller", headers={"Range": "bytes=100-"})  # same playback
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(audit_log).where(audit_log.c.action == "listen", audit_log.c.call_id == call_id))
+        entries = rows.mappings().all()
+    assert [(e["user_name"], e["turn"], e["detail"]) for e in entries] == [("victor", 1, "caller audio of turn 1")]
+    outside = folder / "secret.wav"
+    outside.write_bytes(b"RIFF")
+    with store.engine.begin() as conn:
+        conn.execute(update(turns).where(turns.c.id == int(turn_id)).values(audio_path=str(outside)))
+    assert client.get(f"/dashboard/audio/{turn_id}/caller").status_code == 404
+
+
+def test_csv_export_follows_the_filters_and_defuses_formulas(site):
+    app, store, seeded, _ = site
+    with store.engine.begin() as conn:
+        conn.execute(update(turns).where(turns.c.call_id == seeded.call_ids[0]).values(transcript="=HYPERLINK(1)"))
+    client = logged_in(app, "victor", "victorvictor!")
+    text = client.get("/dashboard/calls.csv").data.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["call_id"] for r in rows} == set(seeded.call_ids)
+    assert any(r["transcript"] == "'=HYPERLINK(1)" for r in rows)
+    german = list(csv.DictReader(io.StringIO(client.get("/dashboard/calls.csv?language=de").data.decode("utf-8-sig"))))
+    assert german and all(r["call_language"] == "de" for r in german)
+
+
+def test_only_editors_change_review_marks_and_the_file_keeps_everything_else(site):
+    app, _, _, folder = site
+    path = folder / "prompts/faq/gebuehren.yaml"
+    before = path.read_text(encoding="utf-8")
+    viewer = logged_in(app, "victor", "victorvictor!")
+    form = {"reviewed": "true", "csrf_token": token(viewer, "/dashboard/kb/gebuehren")}
+    assert viewer.post("/dashboard/kb/gebuehren/fa/reviewed", data=form).status_code == 403
+    editor = logged_in(app, "erika", "erikaerika!")
+    assert editor.post("/dashboard/kb/gebuehren/fa/reviewed", data={"reviewed": "true"}).status_code == 400  # no token
+    form = {"reviewed": "true", "csrf_token": token(editor, "/dashboard/kb/gebuehren")}
+    assert editor.post("/dashboard/kb/gebuehren/fa/reviewed", data=form).status_code == 302
+    after = path.read_text(encoding="utf-8")
+    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
+    assert changed == [("    reviewed: false", "    reviewed: true")]
+    kb, problems = inspect_knowledge_base(folder / "prompts")
+    assert not problems and kb.entries["gebuehren"].reviewed["fa"] is True
+    assert "review" in editor.get("/dashboard/audit").text
+
+
+def test_review_marks_in_every_layout_and_the_index_is_not_rebuilt(tmp_path):
+    prompts = tmp_path / "prompts"
+    import shutil
+
+    shutil.copytree(ROOT / "prompts", prompts)
+    hash_before = inspect_knowledge_base(prompts)[0].content_hash
+    path = prompts / "faq/adresse-aendern.yaml"
+    assert set_reviewed(path, "en", True) and not set_reviewed(path, "en", True)
+    assert inspect_knowledge_base(prompts)[0].content_hash == hash_before  # no new embeddings for a review mark
+    flow = tmp_path / "flow.yaml"
+    flow.write_text('id: x\nanswer:\n  de: {text: "Ja.", reviewed: true}  # authoritative\n  en: {text: "Yes."}\n'
+                    "questions: {}\n", encoding="utf-8")
+    set_reviewed(flow, "en", True)
+    set_reviewed(flow, "de", False)
+    assert yaml.safe_load(flow.read_text())["answer"] == {"de": {"text": "Ja.", "reviewed": False},
+                                                          "en": {"text": "Yes.", "reviewed": True}}
+    assert "# authoritative" in flow.read_text()
+    block = tmp_path / "block.yaml"
+    block.write_text("answer:\n  de:\n    text: >-\n      Ja,\n      genau.\n\n  en:\n    text: Yes.\nother: 1\n")
+    set_reviewed(block, "de", True)
+    assert yaml.safe_load(block.read_text()) == {"answer": {"de": {"text": "Ja, genau.", "reviewed": True},
+                                                            "en": {"text": "Yes."}}, "other": 1}
+    with pytest.raises(ReviewEditError):
+        set_reviewed(block, "tr", True)
+
+
+def test_an_editor_replays_selected_calls_and_reads_the_report(site):
+    app, _, seeded, _ = site
+    client = logged_in(app, "erika", "erikaerika!")
+    form = {"call": seeded.call_ids[:2], "csrf_token": token(client, "/dashboard/calls")}
+    response = client.post("/dashboard/replay", data=form)
+    assert response.status_code == 302
+    job = response.headers["Location"].rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 30
+    while "Open the comparison report" not in (page := client.get(f"/dashboard/replay/{job}").text):
+        assert time.monotonic() < deadline and "failed" not in page, page
+        time.sleep(0.2)
+    report = client.get(f"/dashboard/replay/{job}/report.html")
+    assert report.status_code == 200 and "replay" in report.text.lower()
+    assert client.get(f"/dashboard/replay/{job}/../../hotline.db").status_code == 404
+    viewer = logged_in(app, "victor", "victorvictor!")
+    form = {"call": seeded.call_ids[:1], "csrf_token": token(viewer, "/dashboard/calls")}
+    assert viewer.post("/dashboard/replay", data=form).status_code == 403
+
+
+def test_users_command_creates_accounts_with_hashed_passwords(tmp_path):
+    env = {"HOTLINE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HAYSTACK_TELEMETRY_ENABLED": "False"}
+    run = [sys.executable, "app.py", "users"]
+    added = subprocess.run([*run, "add", "anna", "--role", "editor"], input="a-long-password\n", text=True,
+                           capture_output=True, cwd=ROOT, env=env)
+    assert added.returncode == 0, added.stderr
+    short = subprocess.run([*run, "add", "ben"], input="short\n", text=True, capture_output=True, cwd=ROOT, env=env)
+    assert short.returncode == 2 and "at least" in short.stderr
+    listed = subprocess.run([*run, "list"], text=True, capture_output=True, cwd=ROOT, env=env)
+    assert "anna" in listed.stdout and "editor" in listed.stdout
+    from voice.storage.store import SqlCallStore
+
+    store = SqlCallStore(f"sqlite:///{tmp_path / 'hotline.db'}", tmp_path / "spool", b"k")
+    accounts = Accounts(store.engine)
+    user = accounts.get("anna")
+    assert user is not None and "a-long-password" not in user["password_hash"]
+    assert accounts.verify("anna", "a-long-password") and not accounts.verify("anna", "wrong-password")
+    with pytest.raises(AccountError):
+        accounts.add("anna", "another-password", "viewer")

@@ -1,0 +1,481 @@
+"""The QA dashboard under ``/dashboard``: how the hotline is doing, its calls, the knowledge base, replays.
+
+Server-rendered pages without scripts. Every page needs a login (named accounts, ``python app.py users``);
+``viewer`` accounts read and listen, ``editor`` accounts also mark translations reviewed and start replays.
+Forms carry a CSRF token; recordings are served only here and every playback is written to the audit log.
+The Twilio webhooks do not pass through any of this.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import hmac
+import io
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import yaml
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from pipeline.knowledge import KnowledgeBase, inspect_knowledge_base
+from pipeline.review import ReviewEditError, set_reviewed
+from voice.config import Settings
+from voice.dashboard import charts
+from voice.dashboard.queries import CSV_COLUMNS, CallFilter, Dashboard, csv_rows
+from voice.dashboard.replays import ReplayBusy, Replays
+from voice.storage.accounts import Accounts
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates", static_folder="static")
+F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
+OPEN_ENDPOINTS = {"dashboard.login", "dashboard.static"}
+LISTEN_DEDUP_S = 120  # range requests of one playback make one audit entry
+MAX_FAILED_LOGINS, LOCKOUT_S = 5, 600
+
+
+class DashboardState:
+    """What the dashboard keeps per application."""
+
+    def __init__(self, settings: Settings, services: Any, store: Any) -> None:
+        self.settings = settings
+        self.accounts = Accounts(store.engine)
+        self.queries = Dashboard(store.engine, _office_timezone(settings))
+        self.replays = Replays(services, store, settings.data_dir / "replays")
+        self.recordings = (settings.data_dir / "recordings").resolve()
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+        self._kb: tuple[tuple[Any, ...], KnowledgeBase] | None = None
+
+    def knowledge_base(self) -> KnowledgeBase:
+        """The knowledge base as the files say now (parsed again only when a file changed)."""
+        folder = self.settings.prompts_dir
+        stamp = tuple(
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in sorted([*(folder / "faq").glob("*.yaml"), folder / "topics.yaml"])
+        )
+        if self._kb is None or self._kb[0] != stamp:
+            self._kb = (stamp, inspect_knowledge_base(folder)[0])
+        return self._kb[1]
+
+    def locked_out(self, name: str) -> bool:
+        with self._lock:
+            recent = [t for t in self._failures.get(name, []) if time.monotonic() - t < LOCKOUT_S]
+            self._failures[name] = recent
+            return len(recent) >= MAX_FAILED_LOGINS
+
+    def failed(self, name: str, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._failures.pop(name, None)
+            else:
+                self._failures.setdefault(name, []).append(time.monotonic())
+
+
+def _office_timezone(settings: Settings) -> ZoneInfo:
+    try:
+        profile = yaml.safe_load(settings.office_profile.read_text(encoding="utf-8")) or {}
+        return ZoneInfo(str(profile.get("timezone") or "Europe/Berlin"))
+    except (OSError, yaml.YAMLError, ValueError):
+        return ZoneInfo("Europe/Berlin")
+
+
+def init_app(app: Flask, settings: Settings, services: Any, store: Any, secret: bytes) -> None:
+    """Register the dashboard with its session settings (the webhooks use no session)."""
+    app.secret_key = secret
+    app.config.update(
+        SESSION_COOKIE_NAME="hotline_dashboard",
+        SESSION_COOKIE_SECURE=settings.dashboard_secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/dashboard",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.dashboard_session_hours),
+    )
+    app.extensions["hotline_dashboard"] = DashboardState(settings, services, store)
+    app.register_blueprint(bp)
+
+
+def _state() -> DashboardState:
+    state: DashboardState = current_app.extensions["hotline_dashboard"]
+    return state
+
+
+# ---- access ----------------------------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return str(session["csrf"])
+
+
+@bp.app_template_global("csrf_token")
+def _csrf_token_global() -> str:
+    return csrf_token()
+
+
+@bp.before_request
+def require_login() -> ResponseReturnValue | None:
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        if not sent or not hmac.compare_digest(sent, str(session.get("csrf", ""))):
+            abort(400, description="The form has expired. Go back, reload the page and try again.")
+    g.user = None
+    name = session.get("user")
+    if name:
+        user = _state().accounts.get(str(name))
+        if user is not None and session.get("since") == _password_stamp(user):
+            g.user = user
+        else:
+            session.clear()  # account removed or password changed: log in again
+    if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
+        return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def _password_stamp(user: dict[str, Any]) -> str:
+    return str(user["password_hash"])[-16:]  # changes with the password, says nothing about it
+
+
+@bp.after_request
+def headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'none'; object-src 'none'; frame-ancestors 'none'; form-action 'self'",
+    )
+    if request.endpoint != "dashboard.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def editor_only(view: F) -> F:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        if g.user is None or g.user["role"] != "editor":
+            abort(403, description="Only editors can do this.")
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def _audit(action: str, call_id: str | None = None, turn: int | None = None, detail: str | None = None) -> None:
+    _state().accounts.audit(g.user["name"], action, call_id, turn, detail)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    state = _state()
+    target = request.args.get("next", "")
+    if not target.startswith("/dashboard") or target.startswith("//"):
+        target = url_for("dashboard.overview")
+    error = None
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()
+        password = request.form.get("password", "")
+        if state.locked_out(name):
+            error = "Too many failed attempts. Wait ten minutes and try again."
+        else:
+            user = state.accounts.verify(name, password)
+            state.failed(name, user is not None)
+            if user is None:
+                error = "Unknown name or wrong password."
+            else:
+                session.clear()  # a fresh session at every login
+                session.permanent = True
+                session["user"] = user["name"]
+                session["since"] = _password_stamp(user)
+                csrf_token()
+                state.accounts.audit(user["name"], "login")
+                return redirect(target)
+    return render_template("dashboard/login.html", error=error, target=target), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    session.clear()
+    return redirect(url_for("dashboard.login"))
+
+
+# ---- overview and calls ------------------------------------------------------------------------------
+
+
+def _default_range(args: dict[str, str], days: int = 30) -> dict[str, str]:
+    if not args.get("since") and not args.get("until"):
+        today = dt.datetime.now(_state().queries.timezone).date()
+        args = {**args, "since": (today - dt.timedelta(days=days - 1)).isoformat(), "until": today.isoformat()}
+    return args
+
+
+@bp.get("/")
+def overview() -> ResponseReturnValue:
+    f = CallFilter.from_args(_default_range(request.args.to_dict()))
+    data = _state().queries.overview(f)
+    days = data["per_day"]
+    labels = [d["day"].strftime("%d.%m.") for d in days]
+    figures = {
+        "calls": charts.stacked_bars(
+            "Questions per day: answered and handed over",
+            labels,
+            [
+                ("answered", [d["answered"] for d in days], "bar-a"),
+                ("handed over", [d["handed_over"] for d in days], "bar-b"),
+            ],
+        ),
+        "per_day": charts.stacked_bars("Calls per day", labels, [("calls", [d["calls"] for d in days], "bar-c")]),
+        "rating": charts.line("Average rating per day (1 to 5)", labels, [d["rating"] for d in days], 5.0),
+        "languages": charts.hbars("Calls per language", [(k, float(v)) for k, v in data["languages"]]),
+    }
+    return render_template("dashboard/overview.html", data=data, f=f, figures=figures, **_state().queries.choices())
+
+
+@bp.get("/calls")
+def calls_list() -> ResponseReturnValue:
+    f = CallFilter.from_args(request.args.to_dict())
+    found = _state().queries.calls_with_turns(f, limit=501)
+    return render_template(
+        "dashboard/calls.html",
+        calls=found[:500],
+        more=len(found) > 500,
+        f=f,
+        export=url_for("dashboard.export_csv") + ("?" + urlencode(f.query_args()) if f.query_args() else ""),
+        **_state().queries.choices(),
+    )
+
+
+@bp.get("/calls.csv")
+def export_csv() -> ResponseReturnValue:
+    f = CallFilter.from_args(request.args.to_dict())
+    found = _state().queries.calls_with_turns(f)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in csv_rows(found):
+        writer.writerow([_cell(v) for v in row])
+    _audit("export", detail=f"{len(found)} calls; " + urlencode(f.query_args()))
+    stamp = dt.datetime.now(_state().queries.timezone).strftime("%Y%m%d-%H%M")
+    return Response(
+        "\ufeff" + out.getvalue(),  # a byte-order mark so spreadsheet programs read UTF-8
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="hotline-calls-{stamp}.csv"'},
+    )
+
+
+def _cell(value: Any) -> Any:
+    """Spreadsheet programs run cells that start like a formula: a transcript must never do that."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@bp.get("/calls/<call_id>")
+def call_page(call_id: str) -> ResponseReturnValue:
+    call = _state().queries.get_call(call_id)
+    if call is None:
+        abort(404)
+    listened = _state().accounts.audit_entries(limit=50, call_id=call_id)
+    return render_template("dashboard/call.html", call=call, listened=listened)
+
+
+@bp.get("/audio/<int:turn_id>/<side>")
+def audio(turn_id: int, side: str) -> ResponseReturnValue:
+    """A recording (the caller's question or the hotline's answer), for logged-in users only."""
+    if side not in ("caller", "answer"):
+        abort(404)
+    state = _state()
+    turn = state.queries.get_turn(turn_id)
+    stored = turn and turn.get("audio_path" if side == "caller" else "answer_audio_path")
+    if not turn or not stored:
+        abort(404)
+    path = Path(stored).resolve()
+    if not path.is_relative_to(state.recordings) or not path.is_file():
+        abort(404)  # only files from the recordings folder, and only while they are kept
+    detail = f"{side} audio of turn {turn['turn']}"
+    if not state.accounts.recent_audit(g.user["name"], "listen", turn["call_id"], detail, LISTEN_DEDUP_S):
+        _audit("listen", turn["call_id"], turn["turn"], detail)
+    response = send_file(path, mimetype="audio/wav", conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ---- knowledge base ----------------------------------------------------------------------------------
+
+
+@bp.get("/kb")
+def kb_overview() -> ResponseReturnValue:
+    state = _state()
+    f = CallFilter.from_args(_default_range(request.args.to_dict(), days=90))
+    kb = state.knowledge_base()
+    usage = state.queries.topic_usage(f)
+    rows = []
+    for topic in kb.topic_ids:
+        entry = kb.entries.get(topic)
+        per = [u for (t, _), u in usage.items() if t == topic]
+        ratings = [r for u in per for r in u["ratings"]]
+        rows.append(
+            {
+                "topic": topic,
+                "category": entry.category if entry else "?",
+                "answered": sum(u["answered"] for u in per),
+                "handed_over": sum(u["handed_over"] for u in per),
+                "rating": sum(ratings) / len(ratings) if ratings else None,
+                "reviewed": sum(1 for v in (entry.reviewed.values() if entry else ()) if v),
+                "languages": len(kb.languages),
+            }
+        )
+    unanswered = state.queries.weak_questions(f, topic="")
+    return render_template("dashboard/kb.html", rows=rows, f=f, unanswered=unanswered, languages=kb.languages)
+
+
+@bp.get("/kb/<topic>")
+def kb_topic(topic: str) -> ResponseReturnValue:
+    state = _state()
+    kb = state.knowledge_base()
+    entry = kb.entries.get(topic)
+    if entry is None:
+        abort(404)
+    f = CallFilter.from_args(_default_range(request.args.to_dict(), days=90))
+    usage = state.queries.topic_usage(f)
+    languages = [
+        {
+            "code": lang,
+            "text": entry.answers.get(lang, ""),
+            "reviewed": entry.reviewed.get(lang, False),
+            "questions": entry.questions.get(lang, ()),
+            **(usage.get((topic, lang)) or {"answered": 0, "handed_over": 0, "rating": None}),
+        }
+        for lang in kb.languages
+    ]
+    weak = state.queries.weak_questions(f, topic=topic)
+    return render_template("dashboard/kb_topic.html", entry=entry, languages=languages, weak=weak, f=f)
+
+
+@bp.post("/kb/<topic>/<lang>/reviewed")
+@editor_only
+def kb_set_reviewed(topic: str, lang: str) -> ResponseReturnValue:
+    state = _state()
+    kb = state.knowledge_base()
+    entry = kb.entries.get(topic)
+    if entry is None or lang not in kb.languages:
+        abort(404)
+    value = request.form.get("reviewed") == "true"
+    try:
+        changed = set_reviewed(entry.source, lang, value)
+    except (ReviewEditError, OSError) as exc:
+        flash(f"Could not change the file: {exc}", "error")
+        return redirect(url_for("dashboard.kb_topic", topic=topic) + f"#lang-{lang}")
+    if changed:
+        _audit("review", detail=f"{topic} {lang} reviewed={'true' if value else 'false'}")
+        flash(f"{topic} ({lang}) is now marked {'reviewed' if value else 'not reviewed'}.", "ok")
+    return redirect(url_for("dashboard.kb_topic", topic=topic) + f"#lang-{lang}")
+
+
+# ---- replay ------------------------------------------------------------------------------------------
+
+
+@bp.get("/replay")
+def replay_list() -> ResponseReturnValue:
+    return render_template("dashboard/replays.html", jobs=_state().replays.recent(), running=_state().replays.running)
+
+
+@bp.post("/replay")
+@editor_only
+def replay_start() -> ResponseReturnValue:
+    call_ids = [c for c in request.form.getlist("call") if c][:200]
+    if not call_ids:
+        flash("Select at least one call to replay.", "error")
+        return redirect(request.referrer or url_for("dashboard.calls_list"))
+    try:
+        job = _state().replays.start(call_ids, g.user["name"])
+    except ReplayBusy:
+        flash("A replay is running already; start the next one when it has finished.", "error")
+        return redirect(url_for("dashboard.replay_list"))
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("dashboard.calls_list"))
+    _audit("replay", detail=f"{job}: {len(call_ids)} calls")
+    return redirect(url_for("dashboard.replay_page", job=job))
+
+
+@bp.get("/replay/<job>")
+def replay_page(job: str) -> ResponseReturnValue:
+    status = _state().replays.status(job)
+    if status is None:
+        abort(404)
+    return render_template("dashboard/replay.html", job=status)
+
+
+@bp.get("/replay/<job>/<path:name>")
+def replay_file(job: str, name: str) -> ResponseReturnValue:
+    """The report and the audio it plays (replayed callers' questions: audited like recordings)."""
+    folder = _state().replays.folder_of(job)
+    if folder is None or not (name == "report.html" or name == "report.json" or name.startswith("audio/")):
+        abort(404)
+    if name.startswith("audio/") and not _state().accounts.recent_audit(
+        g.user["name"], "listen", None, f"replay {job} {name}", LISTEN_DEDUP_S
+    ):
+        _audit("listen", detail=f"replay {job} {name}")
+    response = send_from_directory(folder, name, conditional=True, max_age=0)
+    if name == "report.html":  # the report styles itself inline
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'none'; frame-ancestors 'none'"
+        )
+    return response
+
+
+# ---- audit log ---------------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@editor_only
+def audit_page() -> ResponseReturnValue:
+    entries = _state().accounts.audit_entries(limit=500)
+    tz = _state().queries.timezone
+    for e in entries:
+        at = e["at"] if e["at"].tzinfo else e["at"].replace(tzinfo=dt.UTC)
+        e["at_local"] = at.astimezone(tz)
+    return render_template("dashboard/audit.html", entries=entries)
+
+
+@bp.app_template_filter("ms")
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} ms".replace(",", " ")
+
+
+@bp.app_template_filter("pct")
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+@bp.app_template_filter("when")
+def _when(value: dt.datetime | None) -> str:
+    return "–" if value is None else value.strftime("%d.%m.%Y %H:%M")
+
+
+@bp.app_template_filter("rating")
+def _rating(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
