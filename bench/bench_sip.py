@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.realtime import closed_office, percentile  # noqa: E402
 from voice.audio import load_audio  # noqa: E402
 from voice.g711 import alaw_decode, mulaw_decode  # noqa: E402
 from voice.sip.capture import LoopbackCapture  # noqa: E402
@@ -35,22 +35,6 @@ from voice.sip.sipp import free_port, run_sipp  # noqa: E402
 from voice.stream.load_client import trim_silence  # noqa: E402
 
 MAX_QUESTION_S = 5.0  # the scenario hangs up 7 s after the question starts
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def closed_office(tmp: Path) -> Path:
-    """The example office with no opening hours (hand-overs give contact channels, never a transfer)."""
-    office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
-    office["opening_hours"] = {day: "" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    path = tmp / "office.yaml"
-    path.write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def wait_ready(port: int, timeout: float = 300.0) -> None:

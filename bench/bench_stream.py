@@ -30,13 +30,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.realtime import closed_office, percentile  # noqa: E402
 from voice.audio import load_audio  # noqa: E402
 from voice.domain import AudioClip  # noqa: E402
+from voice.sip.sipp import free_port  # noqa: E402
 from voice.stream.load_client import StreamCaller, trim_silence  # noqa: E402
 
 TOKEN = "bench-stream-token"
@@ -53,19 +53,6 @@ class Turn:
     clip: str
     wait_ms: float  # last voiced frame -> first reply frame
     barge_in_ms: float | None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def voice_onset_s(clip: AudioClip) -> float:
@@ -92,15 +79,6 @@ def clips(tmp: Path) -> list[tuple[str, AudioClip]]:
         speech = tts.synthesize(text, lang)
         out.append((f"espeak-{lang}", trim_silence(speech.audio)))
     return out
-
-
-def closed_office(tmp: Path) -> Path:
-    """The example office with no opening hours: hand-overs offer the contact channels, no transfer."""
-    office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
-    office["opening_hours"] = {day: "" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    path = tmp / "office.yaml"
-    path.write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
@@ -224,7 +202,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         pool = clips(tmp)
-        port = free_port()
+        port = free_port(socket.SOCK_STREAM)
         server = start_server(tmp, port)
         base = f"http://127.0.0.1:{port}"
         try:
