@@ -4,27 +4,20 @@ a real database; the call and its rating end up stored."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port, start_hotline
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_simulated_call_end_to_end(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "HOTLINE_TWILIO_AUTH_TOKEN": "simulation-token",
@@ -32,17 +25,8 @@ def test_simulated_call_end_to_end(tmp_path):
         "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
         "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),
     }
-    server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    server = start_hotline(env, port)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline
-                time.sleep(0.5)
         question = ROOT / "tests/data/speech/leopard_test_de.wav"
         result = subprocess.run(
             [sys.executable, "app.py", "simulate-call", str(question), "--digits", "4"],

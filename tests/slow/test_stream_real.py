@@ -5,18 +5,15 @@ The caller's question is spoken by eSpeak NG (a German voice the recogniser has 
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from tests.servers import free_port, start_hotline
 from voice.stream.load_client import StreamCaller, trim_silence
 
 pytestmark = pytest.mark.slow
@@ -24,18 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "slow-stream-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def server(tmp_path):
     office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
     office["opening_hours"] = {d: "" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}  # no transfer
     (tmp_path / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "HOTLINE_TWILIO_AUTH_TOKEN": TOKEN,
@@ -45,16 +36,7 @@ def server(tmp_path):
         "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),
         "HOTLINE_OFFICE_PROFILE": str(tmp_path / "office.yaml"),
     }
-    proc = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.5)
+    proc = start_hotline(env, port)
     yield f"http://127.0.0.1:{port}", tmp_path / "calls.db"
     proc.terminate()
     proc.wait(timeout=30)
