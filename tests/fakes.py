@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,3 +85,40 @@ class FakeSynthesizer:
 def tone(seconds: float = 1.0, rate: int = 16000) -> AudioClip:
     t = np.arange(int(seconds * rate)) / rate
     return AudioClip((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+
+
+QUESTION = "Wie verlängere ich meine Aufenthaltserlaubnis?"
+
+
+class StubTranscriber:
+    """Returns ``text`` for any audio, after ``delay_s`` (to stand in for a slow recogniser)."""
+
+    name = "stub-asr"
+
+    def __init__(self) -> None:
+        self.transcript: Transcript = said(QUESTION)
+        self.delay_s = 0.0
+        self.calls = 0
+
+    def warm_up(self) -> None:
+        pass
+
+    def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        self.calls += 1
+        time.sleep(self.delay_s)
+        return self.transcript
+
+
+def stub_asr_services(settings, answerer, audio_dir):
+    """The real services for a real-time transport test: real retrieval (``answerer``), eSpeak NG cached in
+    ``audio_dir`` (shared by a test module, so prompts are synthesised once), and a ``StubTranscriber``."""
+    from app import create_services
+    from voice.tts.cache import CachedSynthesizer
+    from voice.tts.espeak import EspeakSynthesizer
+
+    services = create_services(settings)
+    services.answerer = answerer
+    services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), audio_dir)
+    transcriber = StubTranscriber()
+    services.transcriber = transcriber
+    return services, transcriber

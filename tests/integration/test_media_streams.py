@@ -21,35 +21,13 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import SPEECH
-from tests.fakes import said
+from tests.fakes import QUESTION, StubTranscriber, said, stub_asr_services
 from voice.audio import load_audio
-from voice.domain import AudioClip, Transcript
+from voice.domain import AudioClip
 from voice.stream.load_client import StreamCaller, trim_silence
 
 pytestmark = pytest.mark.integration
 TOKEN = "stream-test-token"
-QUESTION = "Wie verlängere ich meine Aufenthaltserlaubnis?"
-
-
-class StubTranscriber:
-    """Returns ``text`` for any audio, after ``delay_s`` (to stand in for a slow recogniser)."""
-
-    name = "stub-asr"
-
-    def __init__(self) -> None:
-        self.transcript: Transcript = said(QUESTION)
-        self.delay_s = 0.0
-        self.calls = 0
-
-    def warm_up(self) -> None:
-        pass
-
-    def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
-        self.calls += 1
-        time.sleep(self.delay_s)
-        return self.transcript
-
-
 @dataclass
 class Line:
     base_url: str
@@ -85,19 +63,13 @@ def audio_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def line(tmp_path, settings, faq_answerer, audio_dir, monkeypatch) -> Iterator[Line]:
-    from app import create_app, create_services
+    from app import create_app
     from voice.storage.store import SqlCallStore
-    from voice.tts.cache import CachedSynthesizer
-    from voice.tts.espeak import EspeakSynthesizer
 
     s = replace(
         settings, twilio_auth_token=TOKEN, twilio_media="stream", data_dir=tmp_path, audio_cache_dir=audio_dir
     )
-    services = create_services(s)
-    services.answerer = faq_answerer
-    services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), audio_dir)
-    transcriber = StubTranscriber()
-    services.transcriber = transcriber
+    services, transcriber = stub_asr_services(s, faq_answerer, audio_dir)
     store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
     app = create_app(s, services, warm=False, store=store)
     monkeypatch.setattr("voice.web.twilio.is_open", lambda office: True)

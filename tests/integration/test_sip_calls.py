@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SPEECH
-from tests.integration.test_media_streams import QUESTION, StubTranscriber
+from tests.fakes import QUESTION, StubTranscriber, stub_asr_services
 from voice.audio import load_audio
 from voice.domain import AudioClip
 from voice.g711 import alaw_decode, mulaw_decode
@@ -91,19 +91,12 @@ def question_pcaps(tmp_path_factory, question_clip) -> dict[int, CallerAudio]:
 
 
 def make_hotline(settings, faq_answerer, tmp_path: Path, audio_dir: Path, **sip) -> tuple[SipServer, object, Any]:
-    from app import create_services
     from voice.storage.store import SqlCallStore
-    from voice.tts.cache import CachedSynthesizer
-    from voice.tts.espeak import EspeakSynthesizer
 
     low = 30000 + (os.getpid() % 100) * 200
     s = replace(settings, data_dir=tmp_path, audio_cache_dir=audio_dir, sip_host="127.0.0.1", sip_port=0,
                 sip_rtp_ports=f"{low}-{low + 199}", **sip)
-    services = create_services(s)
-    services.answerer = faq_answerer
-    services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), audio_dir)
-    transcriber = StubTranscriber()
-    services.transcriber = transcriber
+    services, transcriber = stub_asr_services(s, faq_answerer, audio_dir)
     store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
     store.warm_up()
     server = SipServer(services, store, office_open=lambda: True).start()
