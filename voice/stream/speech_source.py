@@ -39,8 +39,9 @@ def play_audio(play: Play, phrases: Phrases, synthesizer: CachedSynthesizer) -> 
     """Mu-law 8 kHz audio of each item of ``play``, in order, as soon as each piece is ready."""
     for item in play.items:
         text = phrases.text(item)
-        if synthesizer.lookup(synthesizer.key(text, item.language, "ulaw8k")):
-            yield wav_payload(synthesizer.render(text, item.language, "ulaw8k").data)
+        hit = synthesizer.cached(text, item.language, "ulaw8k")
+        if hit is not None:
+            yield wav_payload(hit.data)
             continue
         for sentence in sentences(text) or [text]:
             yield wav_payload(synthesizer.render(sentence, item.language, "ulaw8k").data)

@@ -84,17 +84,11 @@ class CachedSynthesizer:
         """Return ``text`` as a WAV in ``fmt``, from the cache or freshly synthesised and stored."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
-        self.inner.warm_up()
-        identity = self.inner.identity(language)
+        identity, key, path = self._locate(text, language, fmt)
         engine = str(identity.get("engine", self.name))
-        key = self.key(text, language, fmt, identity)
-        path = self.path_for(key)
-        try:
-            return RenderedAudio(key, path.read_bytes(), path, language, True, engine)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("audio cache unreadable (%s); synthesising live", exc)
+        hit = self._read(key, path, language, engine)
+        if hit is not None:
+            return hit
         speech = self.inner.synthesize(speakable(text, language), language)
         if speech.engine != engine:  # a fallback engine spoke: file the audio under that engine's identity
             identity_for = getattr(self.inner, "identity_for", None)
@@ -105,6 +99,26 @@ class CachedSynthesizer:
         data = wav_bytes(speech.audio, fmt)
         stored = self._store(path, data)
         return RenderedAudio(key, data, path if stored else None, language, False, engine)
+
+    def cached(self, text: str, language: str, fmt: str = "ulaw8k") -> RenderedAudio | None:
+        """``text`` from the cache, or None when it would have to be synthesised."""
+        identity, key, path = self._locate(text, language, fmt)
+        return self._read(key, path, language, str(identity.get("engine", self.name)))
+
+    def _locate(self, text: str, language: str, fmt: str) -> tuple[dict[str, object], str, Path]:
+        self.inner.warm_up()  # the voice's identity (e.g. the engine version) is known once it is loaded
+        identity = self.inner.identity(language)
+        key = self.key(text, language, fmt, identity)
+        return identity, key, self.path_for(key)
+
+    def _read(self, key: str, path: Path, language: str, engine: str) -> RenderedAudio | None:
+        try:
+            return RenderedAudio(key, path.read_bytes(), path, language, True, engine)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("audio cache unreadable (%s); synthesising live", exc)
+            return None
 
     def synthesize(self, text: str, language: str) -> Speech:
         """The ``Synthesizer`` port, served from the 16 kHz cache entry."""
