@@ -51,6 +51,8 @@ def create_services(settings: Settings) -> Services:
             min_similarity=settings.gate_min_similarity,
             max_out_of_scope=settings.gate_max_out_of_scope,
             out_of_scope_gap=settings.gate_out_of_scope_gap,
+            confirm_min_score=settings.gate_confirm_min_score,
+            confirm_min_similarity=settings.gate_confirm_min_similarity,
         )
     )
     synthesizer = CachedSynthesizer(make_synthesizer(settings), settings.audio_cache_dir)

@@ -1,11 +1,17 @@
-"""Calibrate the safety gate's thresholds on development questions.
+"""Choose the safety gate's thresholds (answer / confirm / hand over) by cross-validation.
 
-Runs the pipeline once per question (up to the scorer), then grid-searches (min_margin,
-min_similarity, max_out_of_scope, out_of_scope_gap) for the highest in-scope top-1 accuracy whose wrong-answer rate and
-out-of-scope answer rate stay within budget. To keep the choice honest it calibrates on the
-even-numbered items and reports the odd-numbered ones as held out.
+Runs the retrieval pipeline once per development question (up to the scorer), then searches a grid of
+(min_margin, min_similarity, max_out_of_scope, out_of_scope_gap, confirm_min_score,
+confirm_min_similarity) for the setting with the most right answers (directly or after one
+confirmation) whose wrong-answer rate, out-of-scope answer rate and confirmation rate stay within
+budget. The budgets are the hotline's targets: wrong answers and out-of-scope answers at most 1%,
+confirmations at most 15%.
 
-    python bench/calibrate_gate.py tests/data/dev_questions.yaml [--max-wrong 0.03] [--max-oos 0.05]
+Honesty: the figures printed as "cross-validated" come from k folds, each scored with the setting
+chosen on the other folds; the final setting is chosen on all development questions. The blind set
+(tests/data/blind_questions.yaml) is never read here.
+
+    python bench/calibrate_gate.py tests/data/dev_questions.yaml [--folds 5] [--max-wrong 0.01]
 """
 
 from __future__ import annotations
@@ -17,15 +23,92 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 from pipeline.answerer import FaqAnswerer  # noqa: E402
-from pipeline.components import SafetyGate  # noqa: E402
 from pipeline.knowledge import load_knowledge_base  # noqa: E402
+from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
 from voice.evaluation import load_questions  # noqa: E402
 
-Rates = tuple[float, float, float, float]
+GRID = {
+    "min_margin": [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6],
+    "min_similarity": [0.84, 0.85, 0.86, 0.87, 0.88],
+    "max_out_of_scope": [0.05, 0.1, 0.2, 0.3, 0.5],
+    "out_of_scope_gap": [0.0, 0.01, 0.03, 0.05, 1.0],
+    "confirm_min_score": [0.1, 0.2, 0.3, 0.4, 0.5],
+    "confirm_min_similarity": [0.78, 0.8, 0.82, 0.84],
+}
+
+
+class Features:
+    """Per question: the scorer's evidence as arrays, so that a setting is scored in microseconds."""
+
+    def __init__(self, items: list[dict[str, Any]], cands: list[list[dict[str, Any]]], known: set[str]) -> None:
+        rows = [self._row(c) for c in cands]
+        self.expected = np.array([str(i.get("topic")) if i.get("topic") in known else "" for i in items])
+        self.top_oos = np.array([r[0] for r in rows])
+        self.best, self.second = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+        num = np.array([r[3:] for r in rows], dtype=np.float64)
+        self.best_score, self.second_score, self.best_sim, self.oos_score, self.oos_sim = num.T
+
+    @staticmethod
+    def _row(cands: list[dict[str, Any]]) -> tuple[Any, ...]:
+        topics = [c for c in cands if c["topic"] != OUT_OF_SCOPE] + [{"topic": "", "score": 0.0, "similarity": 0.0}] * 2
+        oos = next((c for c in cands if c["topic"] == OUT_OF_SCOPE), {"score": 0.0, "similarity": 0.0})
+        best, second = topics[0], topics[1]
+        return (
+            cands[0]["topic"] == OUT_OF_SCOPE,
+            best["topic"],
+            second["topic"],
+            best["score"],
+            second["score"],
+            best["similarity"],
+            oos["score"],
+            oos["similarity"],
+        )
+
+    def outcomes(self, s: dict[str, float], idx: np.ndarray) -> dict[str, float]:
+        """Rates on the questions ``idx`` under setting ``s`` (the same rules as ``SafetyGate``)."""
+        e, best = self.expected[idx], self.best[idx]
+        oos = self.top_oos[idx] | (
+            (self.oos_score[idx] > s["max_out_of_scope"])
+            & (self.oos_sim[idx] >= self.best_sim[idx] - s["out_of_scope_gap"])
+        )
+        margin = self.best_score[idx] - self.second_score[idx]
+        answer = ~oos & (margin >= s["min_margin"]) & (self.best_sim[idx] >= s["min_similarity"])
+        confirm = (
+            ~oos
+            & ~answer
+            & (self.best_score[idx] >= s["confirm_min_score"])
+            & (self.best_sim[idx] >= s["confirm_min_similarity"])
+        )
+        second_offered = self.second_score[idx] >= MIN_OFFERED_SCORE
+        hit = (best == e) | (second_offered & (self.second[idx] == e))
+        in_scope, n = e != "", len(idx)
+        return {
+            "right": float(np.sum(in_scope & ((answer & (best == e)) | (confirm & hit)))) / max(int(in_scope.sum()), 1),
+            "direct": float(np.sum(in_scope & answer & (best == e))) / max(int(in_scope.sum()), 1),
+            "wrong": float(np.sum(answer & (best != e))) / n,
+            "oos": float(np.sum(~in_scope & answer)) / max(int((~in_scope).sum()), 1),
+            "confirm": float(np.sum(confirm)) / n,
+            "handover": float(np.sum(~answer & ~confirm)) / n,
+        }
+
+
+def choose(f: Features, idx: np.ndarray, budgets: dict[str, float]) -> tuple[dict[str, float], dict[str, float]] | None:
+    best: tuple[tuple[float, float], dict[str, float], dict[str, float]] | None = None
+    for values in itertools.product(*GRID.values()):
+        setting = dict(zip(GRID, values, strict=True))
+        r = f.outcomes(setting, idx)
+        if r["wrong"] > budgets["wrong"] or r["oos"] > budgets["oos"] or r["confirm"] > budgets["confirm"]:
+            continue
+        rank = (r["right"], -r["confirm"])
+        if best is None or rank > best[0]:
+            best = (rank, setting, r)
+    return None if best is None else (best[1], best[2])
 
 
 def candidates_for(answerer: FaqAnswerer, items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -40,57 +123,47 @@ def candidates_for(answerer: FaqAnswerer, items: list[dict[str, Any]]) -> list[l
     return out
 
 
-def score(gate: SafetyGate, items: list[dict[str, Any]], cands: list[Any], known: set[str]) -> Rates:
-    """(top-1 accuracy in scope, wrong-answer rate, hand-over rate, out-of-scope answered rate)."""
-    correct = wrong = handover = n_in = oos_answered = 0
-    for item, cand in zip(items, cands, strict=True):
-        topic = gate.decide(cand)["topic"]
-        expected = item.get("topic") if item.get("topic") in known else None
-        n_in += expected is not None
-        if topic is None:
-            handover += 1
-        elif topic == expected:
-            correct += 1
-        else:
-            wrong += 1
-            oos_answered += expected is None
-    n, n_out = len(items), len(items) - n_in
-    return correct / max(n_in, 1), wrong / n, handover / n, oos_answered / max(n_out, 1)
+def _line(name: str, n: int, r: dict[str, float]) -> str:
+    cells = "".join(f"{r[k]:>10.1%}" for k in ("right", "direct", "wrong", "oos", "confirm", "handover"))
+    return f"{name:<18}{n:>5}{cells}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("questions", type=Path)
-    parser.add_argument("--max-wrong", type=float, default=0.03, help="wrong-answer budget (default 3%%)")
-    parser.add_argument("--max-oos", type=float, default=0.05, help="out-of-scope answered budget (default 5%%)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--max-wrong", type=float, default=0.01, help="wrong-answer budget (default 1%%)")
+    parser.add_argument("--max-oos", type=float, default=0.01, help="out-of-scope answered budget (default 1%%)")
+    parser.add_argument("--max-confirm", type=float, default=0.15, help="confirmation budget (default 15%%)")
     args = parser.parse_args()
+    if "blind" in args.questions.name:
+        print("refusing to calibrate on the blind set", file=sys.stderr)
+        return 2
+    budgets = {"wrong": args.max_wrong, "oos": args.max_oos, "confirm": args.max_confirm}
     items = load_questions(args.questions)
     answerer = FaqAnswerer()
     answerer.warm_up()
     known = set(load_knowledge_base(answerer.options.prompts_dir).entries)
-    cands = candidates_for(answerer, items)
-    calib = (items[0::2], cands[0::2])
-    held = (items[1::2], cands[1::2])
-    best: tuple[tuple[float, float, float, float], Rates] | None = None
-    grid = itertools.product(
-        [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
-        [0.0, 0.84, 0.85, 0.86, 0.87, 0.88],
-        [1.0, 0.3, 0.2, 0.1, 0.05],
-        [1.0, 0.05, 0.03, 0.01, 0.0],
-    )
-    for setting in grid:
-        rates = score(SafetyGate(*setting), *calib, known)
-        if rates[1] <= args.max_wrong and rates[3] <= args.max_oos and (best is None or rates[0] > best[1][0]):
-            best = (setting, rates)
-    if best is None:
-        print("no setting meets the budgets")
-        return 1
-    margin, similarity, oos, gap = best[0]
-    print(f"chosen: min_margin={margin} min_similarity={similarity} max_out_of_scope={oos} out_of_scope_gap={gap}")
-    print(f"{'split':<14}{'n':>5}{'top-1 acc':>11}{'wrong ans':>11}{'hand-over':>11}{'OOS answered':>14}")
-    for name, (its, cs) in (("calibration", calib), ("held-out", held), ("all", (items, cands))):
-        acc, wrong, ho, oa = score(SafetyGate(*best[0]), its, cs, known)
-        print(f"{name:<14}{len(its):>5}{acc:>11.1%}{wrong:>11.1%}{ho:>11.1%}{oa:>14.1%}")
+    f = Features(items, candidates_for(answerer, items), known)
+    order = np.random.default_rng(7).permutation(len(items))
+    folds = np.array_split(order, args.folds)
+    heads = ("right", "direct", "wrong", "OOS ans", "confirm", "hand-over")
+    print(f"{'':<18}{'n':>5}" + "".join(f"{h:>10}" for h in heads))
+    held: list[dict[str, float]] = []
+    for k, test in enumerate(folds):
+        train = np.concatenate([fold for j, fold in enumerate(folds) if j != k])
+        chosen = choose(f, train, budgets)
+        if chosen is None:
+            print(f"fold {k + 1}: no setting meets the budgets")
+            return 1
+        held.append(f.outcomes(chosen[0], test))
+        print(_line(f"fold {k + 1} held out", len(test), held[-1]))
+    mean = {key: float(np.mean([h[key] for h in held])) for key in held[0]}
+    print(_line("cross-validated", len(items), mean))
+    final = choose(f, np.arange(len(items)), budgets)
+    assert final is not None
+    print(_line("chosen, on all", len(items), final[1]))
+    print("setting: " + " ".join(f"{k}={v}" for k, v in final[0].items()))
     return 0
 
 

@@ -36,10 +36,12 @@ class RetrievalOptions:
     prompts_dir: Path = Path("prompts")
     office_profile: Path = Path("prompts/office.example.yaml")
     cache_dir: Path | None = Path("var/cache")
-    min_margin: float = 0.05
-    min_similarity: float = 0.85
-    max_out_of_scope: float = 0.05
+    min_margin: float = 0.3
+    min_similarity: float = 0.87
+    max_out_of_scope: float = 0.3
     out_of_scope_gap: float = 0.0
+    confirm_min_score: float = 0.1
+    confirm_min_similarity: float = 0.87
     threads: int = 0
 
 
@@ -61,6 +63,8 @@ def build_query_pipeline(index: FaqIndex, options: RetrievalOptions) -> Pipeline
             min_similarity=options.min_similarity,
             max_out_of_scope=options.max_out_of_scope,
             out_of_scope_gap=options.out_of_scope_gap,
+            confirm_min_score=options.confirm_min_score,
+            confirm_min_similarity=options.confirm_min_similarity,
         ),
     )
     pipe.add_component(

@@ -14,7 +14,7 @@ from haystack import component
 
 from pipeline.content import Content, load_content
 from pipeline.knowledge import KnowledgeBase, load_knowledge_base
-from pipeline.result import OUT_OF_SCOPE, FaqAnswer
+from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE, FaqAnswer
 
 
 @component
@@ -71,27 +71,37 @@ class TopicScorer:
 
 @component
 class SafetyGate:
-    """Decides between answering and handing over; prefers handing over to a wrong legal answer.
+    """Decides between answering, asking the caller to confirm a topic, and handing over.
 
-    Answers only when (a) the most probable class is a real topic, not the out-of-scope class, (b) the
-    out-of-scope class is improbable, unless the nearest-neighbour evidence clearly disagrees (its
-    closest out-of-scope example is much farther than the topic's own texts: both models must agree
-    before a question counts as out of scope), (c) the best topic leads the runner-up by a clear
-    probability margin and (d) the question is close enough to that topic's own texts. The thresholds
-    are calibrated by ``bench/calibrate_gate.py``.
+    A wrong legal answer is worse than a hand-over, so the gate answers outright only when (a) the most
+    probable class is a real topic, not the out-of-scope class, (b) the out-of-scope class is improbable,
+    unless the nearest-neighbour evidence clearly disagrees (its closest out-of-scope example is much
+    farther than the topic's own texts: both models must agree before a question counts as out of
+    scope), (c) the best topic leads the runner-up by a clear probability margin and (d) the question
+    is close enough to that topic's own texts.
+
+    Between "sure" and "unsure" lies a confirmation band: a question that fails (c) or (d) but whose
+    best topic is still probable (``confirm_min_score``) and close (``confirm_min_similarity``) is not
+    answered; the caller is asked "is your question about <topic>?" with the runner-up as the second
+    choice. Questions that look out of scope are never confirmed. The thresholds are chosen by
+    cross-validation on the development questions (``bench/calibrate_gate.py``).
     """
 
     def __init__(
         self,
-        min_margin: float = 0.05,
-        min_similarity: float = 0.85,
-        max_out_of_scope: float = 0.05,
+        min_margin: float = 0.3,
+        min_similarity: float = 0.87,
+        max_out_of_scope: float = 0.3,
         out_of_scope_gap: float = 0.0,
+        confirm_min_score: float = 0.1,
+        confirm_min_similarity: float = 0.87,
     ) -> None:
         self.min_margin = min_margin
         self.min_similarity = min_similarity
         self.max_out_of_scope = max_out_of_scope
         self.out_of_scope_gap = out_of_scope_gap
+        self.confirm_min_score = confirm_min_score
+        self.confirm_min_similarity = confirm_min_similarity
 
     @component.output_types(decision=dict[str, Any])
     def run(self, candidates: list[dict[str, Any]]) -> dict[str, Any]:
@@ -107,22 +117,33 @@ class SafetyGate:
         oos = next((c for c in candidates if c["topic"] == OUT_OF_SCOPE), {"score": 0.0, "similarity": 0.0})
         oos_close = oos["similarity"] >= best["similarity"] - self.out_of_scope_gap
         if candidates[0]["topic"] == OUT_OF_SCOPE or (oos["score"] > self.max_out_of_scope and oos_close):
-            reason = f"looks out of scope (p={oos['score']:.2f})"
-        elif margin < self.min_margin:
+            return _decision(None, best["score"], margin, f"looks out of scope (p={oos['score']:.2f})", candidates)
+        if margin < self.min_margin:
             reason = f"ambiguous: {best['topic']} leads {topics[1]['topic']} by {margin:.2f}"
         elif best["similarity"] < self.min_similarity:
             reason = f"similarity {best['similarity']:.3f} below {self.min_similarity}"
         else:
             return _decision(best["topic"], best["score"], margin, "confident", candidates)
+        if best["score"] >= self.confirm_min_score and best["similarity"] >= self.confirm_min_similarity:
+            offered = [c["topic"] for c in topics[:2] if c["score"] >= MIN_OFFERED_SCORE or c is best]
+            return _decision(None, best["score"], margin, reason, candidates, offered)
         return _decision(None, best["score"], margin, reason, candidates)
 
 
 def _decision(
-    topic: str | None, score: float, margin: float, reason: str, candidates: list[dict[str, Any]]
+    topic: str | None,
+    score: float,
+    margin: float,
+    reason: str,
+    candidates: list[dict[str, Any]],
+    offered: list[str] | None = None,
 ) -> dict[str, Any]:
+    outcome = "answer" if topic is not None else "confirm" if offered else "handover"
     return {
         "topic": topic,
         "handover": topic is None,
+        "outcome": outcome,
+        "offered": list(offered or []),
         "score": round(score, 4),
         "margin": round(margin, 4),
         "reason": reason,
@@ -156,6 +177,8 @@ class AnswerComposer:
             "margin": decision["margin"],
             "reason": decision["reason"],
             "candidates": list(decision["candidates"]),
+            "outcome": decision.get("outcome", "handover" if decision["topic"] is None else "answer"),
+            "offered": list(decision.get("offered", [])),
         }
         entry = self._kb.entries.get(decision["topic"] or "")
         if entry is None or lang not in entry.answers:

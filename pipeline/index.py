@@ -4,7 +4,10 @@ Every question paraphrase and every spoken answer, in every language, becomes on
 out-of-scope examples become documents of the pseudo-topic ``__out_of_scope__``. The same labelled
 vectors train the topic classifier. Embedding thousands of short texts takes minutes on two cores, so
 vectors and classifier are stored in ``<cache>/faq-index-<hash>.npz`` and reused as long as the
-knowledge base (and the model settings) are unchanged.
+knowledge base (and the model settings) are unchanged. Below that, every text's vector is kept in
+``<cache>/embeddings-<model>.npz`` keyed by a hash of the text, so a change to one entry re-embeds only
+the texts that changed (seconds), and a first build shows a progress bar with its remaining time and
+can be interrupted and resumed without losing what was embedded.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pipeline import classifier
 from pipeline.embedders import MODEL_ID, E5DocumentEmbedder
 from pipeline.knowledge import KnowledgeBase
 from pipeline.result import OUT_OF_SCOPE
+from pipeline.vector_cache import VectorCache
 
 log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"\{[a-z_.0-9]+\}")
@@ -75,11 +79,7 @@ def build_index(kb: KnowledgeBase, cache_dir: Path | None, embedder: E5DocumentE
     cached = _load(cache, len(docs)) if cache else None
     if cached is None:
         started = time.perf_counter()
-        log.info("embedding %d knowledge-base documents (one-off, cached afterwards)", len(docs))
-        embedder = embedder or E5DocumentEmbedder()
-        embedded = embedder.run(documents=docs)["documents"]
-        by_id = {d.id: d.embedding for d in embedded}
-        vectors = np.asarray([by_id[d.id] for d in docs], dtype=np.float32)
+        vectors = embed_documents(docs, cache_dir, embedder or E5DocumentEmbedder())
         model = classifier.train(vectors, [str(d.meta["topic"]) for d in docs])
         log.info("index built in %.1fs", time.perf_counter() - started)
         if cache:
@@ -89,6 +89,43 @@ def build_index(kb: KnowledgeBase, cache_dir: Path | None, embedder: E5DocumentE
     meta = [(str(d.meta["topic"]), str(d.meta["kind"]), str(d.meta["lang"])) for d in docs]
     topics, kinds, languages = (tuple(column) for column in zip(*meta, strict=True))
     return FaqIndex(vectors.astype(np.float32), topics, kinds, languages, model)
+
+
+def embed_documents(docs: list[Document], cache_dir: Path | None, embedder: E5DocumentEmbedder) -> np.ndarray:
+    """Vectors of ``docs`` in order: from the per-text cache where known, the rest embedded with a
+    progress bar (on stderr) and saved every few batches."""
+    cache = VectorCache(cache_dir / f"embeddings-{_slug(MODEL_ID)}.npz" if cache_dir else None)
+    keys = [VectorCache.key(str(d.meta["kind"]), d.content or "") for d in docs]
+    missing = [i for i, k in enumerate(keys) if k not in cache]
+    if missing:
+        log.info("embedding %d of %d knowledge-base texts (the rest are cached)", len(missing), len(docs))
+        _embed_missing(docs, keys, missing, cache, embedder)
+    return np.asarray([cache[k] for k in keys], dtype=np.float32)
+
+
+def _embed_missing(
+    docs: list[Document], keys: list[str], missing: list[int], cache: VectorCache, embedder: E5DocumentEmbedder
+) -> None:
+    from tqdm import tqdm
+
+    batch = embedder.batch_size
+    with tqdm(total=len(missing), desc="embedding the knowledge base", unit="text", smoothing=0.1) as bar:
+        try:
+            for n, start in enumerate(range(0, len(missing), batch), start=1):
+                rows = missing[start : start + batch]
+                embedded = embedder.run(documents=[docs[i] for i in rows])["documents"]
+                by_id = {d.id: d.embedding for d in embedded}
+                for i in rows:
+                    cache[keys[i]] = np.asarray(by_id[docs[i].id], dtype=np.float32)
+                bar.update(len(rows))
+                if n % 20 == 0:
+                    cache.save()
+        finally:
+            cache.save()  # an interrupted build keeps what it embedded
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text)
 
 
 def _load(path: Path, count: int) -> tuple[np.ndarray, classifier.TopicModel] | None:

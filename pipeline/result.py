@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 OUT_OF_SCOPE = "__out_of_scope__"
+# a runner-up less probable than this is not offered as the second choice of a confirmation
+MIN_OFFERED_SCORE = 0.02
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class FaqAnswer:
         reason: Why the gate decided as it did.
         candidates: Best topics with their scores, best first.
         reviewed: Whether a person has checked this language's text.
+        written: The longer written version (text message, web).
+        outcome: ``answer``, ``confirm`` (ask the caller whether ``offered`` is meant) or ``handover``.
+            A confirmation is a hand-over to any caller that does not know how to confirm.
+        offered: The topics a confirmation offers, most probable first (one or two).
     """
 
     topic: str | None
@@ -37,3 +43,9 @@ class FaqAnswer:
     candidates: list[tuple[str, float]] = field(default_factory=list)
     reviewed: bool = False
     written: str = ""
+    outcome: str = ""
+    offered: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", "handover" if self.handover else "answer")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from voice.domain import Transcript
-from voice.engine_types import Action, EngineConfig, Play, Prompt, Utterance
+from voice.engine_types import Action, CollectDigits, EngineConfig, Listen, Play, Prompt, Transfer, Utterance
 
 
 class Phase(StrEnum):
@@ -19,6 +19,7 @@ class Phase(StrEnum):
     LANGUAGE_MENU = "language_menu"
     CONFIRM_LANGUAGE = "confirm_language"  # detection unsure: "You speak Turkish? Press 1"
     TOPIC_MENU = "topic_menu"  # keypad topic menu (languages Whisper cannot recognise, or by choice)
+    CONFIRM_TOPIC = "confirm_topic"  # "Is your question about …? Press 1 …"
     TRANSFERRED = "transferred"
     ENDED = "ended"
 
@@ -46,6 +47,10 @@ class CallState:
     menu_page: int = 0
     menu_category: str | None = None
     pending: Transcript | None = None  # question held while the caller confirms the language
+    offered: tuple[str, ...] = ()  # topics a confirmation offers (kept until the turn is recorded)
+    chosen: str | None = None  # the caller's reply to the confirmation ("1", "2", "no", "person")
+    heard: str = ""  # how sure recognition was of the current question (voice.outcome.Recognition)
+    repeats: int = 0  # times the caller was asked to say the current question again (recognition unsure)
     config: EngineConfig = field(default_factory=EngineConfig)
 
 
@@ -69,6 +74,22 @@ def play(state: CallState, *items: Utterance | str, barge_in: bool = True) -> tu
         resolved.append(Prompt(item, lang) if isinstance(item, str) else item)
     play = Play(tuple(resolved), state.next_play_id, barge_in)
     return replace(state, next_play_id=state.next_play_id + 1, playing=play.play_id), play
+
+
+def handover(state: CallState, first: str | None = "unsure_handover") -> Step:
+    """Offer a person: transfer during office hours, otherwise the contact channels. Never a dead end."""
+    state = replace(state, handovers=state.handovers + 1)
+    lead = (first,) if first else ()
+    if state.office_open:
+        state, prompt = play(replace(state, phase=Phase.TRANSFERRED), *lead, "transfer", barge_in=False)
+        return state, [prompt, Transfer()]
+    state, prompt = play(replace(state, phase=Phase.FOLLOW_UP), *lead, "out_of_hours", "another_question")
+    return state, [prompt, Listen()]
+
+
+def ask_rating(state: CallState) -> Step:
+    state, prompt = play(replace(state, phase=Phase.RATING), "rating_request")
+    return state, [prompt, CollectDigits(max_digits=1)]
 
 
 def end_reason(state: CallState) -> str:

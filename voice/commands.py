@@ -67,15 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         help="engine chain for this run, e.g. 'coqui' (Coqui voices, eSpeak NG where none); default HOTLINE_TTS_ENGINE",
     )
-    p.add_argument(
-        "--download", action="store_true", help="fetch missing Coqui models into the models directory first"
-    )
-    p = sub.add_parser("eval", help="evaluate retrieval on a question file")
+    p.add_argument("--download", action="store_true", help="fetch missing Coqui models into the models directory first")
+    p = sub.add_parser("eval", help="evaluate what the hotline does with a question file (typed or spoken)")
     p.add_argument("questions", type=Path, help="YAML list of {lang, topic|null, text}")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--spoken",
+        action="store_true",
+        help="speak each question with the configured voice, send it through the phone codec, recognise and "
+        "answer it with the live call engine (language detected as on a call)",
+    )
+    p.add_argument("--codec", choices=("ulaw", "alaw"), default="ulaw", help="phone codec for --spoken")
+    p.add_argument("--noise-snr", type=float, metavar="DB", help="--spoken: add line noise at this SNR (e.g. 20)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
     p = sub.add_parser("simulate-call", help="play Twilio's part against a running server")
     p.add_argument("questions", type=Path, nargs="+", help="recorded questions (WAV/MP3/…), asked in turn")
     p.add_argument("--digits", default="5", help="rating to press at the end (default 5)")
+    p.add_argument(
+        "--confirm", default="1", choices=("0", "1", "2"), help="key pressed when the hotline asks to confirm a topic"
+    )
     p.add_argument("--url", help="server base URL (default http://HOTLINE_HOST:HOTLINE_PORT)")
     p = sub.add_parser("retention", help="delete recordings and transcripts older than the office's periods")
     p.add_argument("--delete-call", metavar="CALL_ID", help="erase one call completely (a deletion request)")
@@ -140,6 +150,8 @@ def cmd_ask(args: Any, settings: Any) -> int:
     language = None if args.lang == "auto" else args.lang
     answer = services.answerer.answer(args.text, language)
     text = answer.text or services.phrases.say("unsure_handover", answer.language)
+    if answer.outcome == "confirm":
+        text = _confirmation_text(services, answer.language, answer.offered)
     if args.json:
         _emit(
             {
@@ -153,14 +165,26 @@ def cmd_ask(args: Any, settings: Any) -> int:
                 "margin": answer.margin,
                 "reason": answer.reason,
                 "reviewed": answer.reviewed,
+                "outcome": answer.outcome,
+                "candidates": list(answer.offered),
             }
         )
         return EXIT_OK
-    print(f"[{answer.language}] topic: {answer.topic or '-'} (score {answer.score:.3f}; {answer.reason})")
+    shown = answer.topic or ("confirm " + " / ".join(answer.offered) if answer.offered else "-")
+    print(f"[{answer.language}] topic: {shown} (score {answer.score:.3f}; {answer.reason})")
     print(text)
     if answer.legal_basis:
         print(f"Legal basis: {', '.join(answer.legal_basis)} (as of {answer.as_of})")
     return EXIT_OK
+
+
+def _confirmation_text(services: Any, language: str, offered: list[str]) -> str:
+    """What a caller hears when the hotline asks which topic they mean."""
+    titles = services.engine_config().confirm_titles.get(language, {})
+    named = [titles.get(t, t) for t in offered]
+    if len(named) > 1:
+        return str(services.phrases.say("topic_confirm", language, topic=named[0], alternative=named[1]))
+    return str(services.phrases.say("topic_confirm_single", language, topic=named[0]))
 
 
 def _load(path: Path, channel: int) -> Any:
@@ -250,12 +274,30 @@ def cmd_eval(args: Any, settings: Any) -> int:
 
     items = load_questions(args.questions)
     services = _services(settings)
-    report = evaluate(services.answerer, items)
+    extra: tuple[tuple[str, str, int], ...] = ()
+    if args.spoken:
+        report, extra = _eval_spoken(services, items, args)
+    else:
+        report = evaluate(services.answerer, items, services.engine_config().outcome_policy)
     if args.json:
         _emit(report)
     else:
-        print(format_report(report))
+        print(format_report(report, extra))
+        for lang, why in sorted(report.get("skipped_languages", {}).items()):
+            print(f"not spoken: {lang} ({why})")
     return EXIT_OK
+
+
+def _eval_spoken(services: Any, items: list[Any], args: Any) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    from tqdm import tqdm
+
+    from voice.spoken_eval import SPEECH_COLUMNS, SpokenOptions, evaluate_spoken
+
+    options = SpokenOptions(codec=args.codec, noise_snr_db=args.noise_snr)
+    show = not args.no_progress and sys.stderr.isatty()
+    with tqdm(total=len(items), desc="spoken questions", unit="q", disable=not show) as bar:
+        report = evaluate_spoken(services, items, options, progress=lambda n: bar.update(n - bar.n))
+    return report, SPEECH_COLUMNS
 
 
 def cmd_faq(args: Any, settings: Any) -> int:
@@ -295,7 +337,8 @@ def cmd_simulate(args: Any, settings: Any) -> int:
 
     url = args.url or f"http://{settings.host}:{settings.port}"
     try:
-        return run(SimulatedCall(url, settings.twilio_auth_token, list(args.questions), rating=args.digits))
+        call = SimulatedCall(url, settings.twilio_auth_token, list(args.questions), args.digits, args.confirm)
+        return run(call)
     except requests.ConnectionError:
         print(f"error: cannot reach the hotline at {url}: is `python app.py serve` running?", file=sys.stderr)
         return EXIT_CONFIG

@@ -39,10 +39,15 @@ class Settings:
     coqui_models_dir: Path = Path("")  # empty: <data_dir>/coqui
     coqui_device: str = "auto"
     coqui_download: bool = False
-    gate_min_margin: float = 0.05
-    gate_min_similarity: float = 0.85
-    gate_max_out_of_scope: float = 0.05
+    gate_min_margin: float = 0.3
+    gate_min_similarity: float = 0.87
+    gate_max_out_of_scope: float = 0.3
     gate_out_of_scope_gap: float = 0.0
+    gate_confirm_min_score: float = 0.1  # below "sure" but at least this probable: ask the caller to confirm
+    gate_confirm_min_similarity: float = 0.84
+    asr_unsure_logprob: float = -0.45  # recognition less sure than this (mean token log-probability): confirm
+    asr_garbled_logprob: float = -0.9  # this unsure: the caller is asked to repeat, nothing is answered
+    asr_max_no_speech: float = 0.3  # Whisper's no-speech probability above which a transcript counts as unsure
     max_turns: int = 3
     language_confirm_below: float = 0.6
     record_calls: bool = False  # keep each question's audio (callers hear the recording notice first)
@@ -139,15 +144,16 @@ class Settings:
         if self.twilio_media not in ("record", "stream"):
             out.append(f"HOTLINE_TWILIO_MEDIA={self.twilio_media!r}: expected 'record' or 'stream'")
         if not 0.0 < self.vad_threshold < 1.0 or self.vad_min_speech_ms < 0 or self.vad_trailing_silence_ms < 100:
-            out.append("HOTLINE_VAD_THRESHOLD must be in (0, 1), HOTLINE_VAD_MIN_SPEECH_MS >= 0 and "
-                       "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100")
+            out.append(
+                "HOTLINE_VAD_THRESHOLD must be in (0, 1), HOTLINE_VAD_MIN_SPEECH_MS >= 0 and "
+                "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100"
+            )
         out.extend(self._sip_problems())
         if not 0 < self.dashboard_session_hours <= 24 * 30:
             out.append(f"HOTLINE_DASHBOARD_SESSION_HOURS={self.dashboard_session_hours}: expected 1..720")
         if self.whisper_beam_size < 1 or self.whisper_max_new_tokens < 8:
             out.append("HOTLINE_WHISPER_BEAM_SIZE must be >= 1 and HOTLINE_WHISPER_MAX_NEW_TOKENS >= 8")
         return out
-
 
     def sip_rtp_range(self) -> tuple[int, int]:
         low, _, high = self.sip_rtp_ports.partition("-")
@@ -171,8 +177,9 @@ class Settings:
         if bool(self.sip_username) != bool(self.sip_password):
             out.append("HOTLINE_SIP_USERNAME and HOTLINE_SIP_PASSWORD: set both (digest authentication) or neither")
         if not 0 < self.sip_port <= 65535 or self.sip_max_calls < 1 or self.sip_max_message_bytes < 1500:
-            out.append("HOTLINE_SIP_PORT must be a port, HOTLINE_SIP_MAX_CALLS >= 1, "
-                       "HOTLINE_SIP_MAX_MESSAGE_BYTES >= 1500")
+            out.append(
+                "HOTLINE_SIP_PORT must be a port, HOTLINE_SIP_MAX_CALLS >= 1, HOTLINE_SIP_MAX_MESSAGE_BYTES >= 1500"
+            )
         return out
 
     def _tts_problems(self) -> list[str]:

@@ -44,6 +44,11 @@ class Transcript:
         status: OK, NO_SPEECH or UNREADABLE.
         detail: Human-readable reason for a non-OK status.
         asr_ms: Wall time spent in recognition.
+        speech_s: Voiced time in the audio.
+        avg_logprob: Mean log-probability of the recognised tokens (Whisper's own confidence); None
+            for text that was not recognised from audio.
+        no_speech_prob: Whisper's probability that the audio held no speech at all.
+        compression_ratio: Text length over its zlib-compressed length; high means a repetition loop.
     """
 
     text: str
@@ -54,6 +59,9 @@ class Transcript:
     detail: str = ""
     asr_ms: float = 0.0
     speech_s: float = 0.0
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
 
     @property
     def no_speech(self) -> bool:
@@ -81,6 +89,12 @@ class AnswerLike(Protocol):
     def margin(self) -> float: ...
     @property
     def reason(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def offered(self) -> list[str]: ...
+    @property
+    def candidates(self) -> list[tuple[str, float]]: ...
 
 
 @dataclass(frozen=True)

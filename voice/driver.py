@@ -49,6 +49,10 @@ class TurnRecord:
     transcript: Transcript | None
     answer: AnswerLike | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    outcome: str = ""  # answer, confirm, handover, keypad (see ``RecordTurn``)
+    offered: tuple[str, ...] = ()  # the topics a confirmation offered
+    choice: str | None = None  # the caller's reply to it
+    recognition: str = ""  # how sure recognition was (voice.outcome.Recognition)
 
 
 class LocalDriver:
@@ -128,7 +132,16 @@ class LocalDriver:
             self.plays.append((action, [self._render(item) for item in action.items]))
             self._timings["tts"] = self._timings.get("tts", 0.0) + _ms(started)
         if isinstance(action, RecordTurn):
-            record = TurnRecord(action.turn, action.transcript, action.answer, dict(self._timings))
+            record = TurnRecord(
+                action.turn,
+                action.transcript,
+                action.answer,
+                dict(self._timings),
+                action.outcome,
+                action.offered,
+                action.choice,
+                action.recognition,
+            )
             self.turns.append(record)
             self._timings = {}
             if self.store is not None and self.store_call_id:
@@ -210,4 +223,30 @@ def stored_turn(record: TurnRecord) -> Any:
         tts_ms=record.timings_ms.get("tts"),
         endpoint_ms=record.timings_ms.get("endpoint"),
         answer_text=a.text if a else None,
+        outcome=record.outcome or None,
+        confirm_offered=",".join(record.offered) or None,
+        confirm_choice=record.choice,
+        asr_logprob=t.avg_logprob if t else None,
     )
+
+
+def turn_summary(driver: LocalDriver, actions: list[Action]) -> dict[str, Any]:
+    """What the hotline heard and did in the step that produced ``actions`` (for simulators and QA):
+    ``outcome`` answer, confirm (``candidates`` offered), repeat or handover; empty for a menu step."""
+    from voice.call_state import Phase
+
+    state, t = driver.state, driver.last_transcript
+    out: dict[str, Any] = {"outcome": "", "topic": None, "candidates": [], "answer": ""}
+    if t is not None and any(isinstance(a, Transcribe) for a in actions):
+        out.update(heard=t.text, language=t.language, language_probability=round(t.language_probability, 2))
+    record = driver.turns[-1] if driver.turns and any(isinstance(a, RecordTurn) for a in actions) else None
+    if state.phase is Phase.CONFIRM_TOPIC:
+        out.update(outcome="confirm", candidates=list(state.offered))
+    elif record is not None and record.answer is not None and not record.answer.handover:
+        text = record.answer.text
+        out.update(outcome="answer", topic=record.answer.topic, answer=text.split(". ")[0].strip())
+    elif record is not None or state.phase is Phase.TRANSFERRED:
+        out["outcome"] = "handover"
+    elif "heard" in out and state.phase in (Phase.LISTENING, Phase.FOLLOW_UP) and t is not None and not t.no_speech:
+        out["outcome"] = "repeat"
+    return out

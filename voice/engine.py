@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from voice import menus
-from voice.call_state import CallState, Phase, Step, play, spoken
+from voice import confirm, menus
+from voice.call_state import CallState, Phase, Step, ask_rating, handover, play, spoken
+from voice.confirm import Choice
 from voice.domain import AnswerLike, SpeechStatus, Transcript
 from voice.engine_types import (
     Answered,
@@ -27,7 +28,6 @@ from voice.engine_types import (
     Play,
     PlaybackFinished,
     Prompt,
-    RecordTurn,
     SpeechStarted,
     SpokenText,
     StageFailed,
@@ -35,11 +35,11 @@ from voice.engine_types import (
     StoreRating,
     Transcribe,
     Transcribed,
-    Transfer,
     Utterance,
     UtteranceFinished,
     UtteranceUnreadable,
 )
+from voice.outcome import Outcome, Recognition, decide, recognition
 
 __all__ = ["CallState", "Phase", "Step", "spoken", "step"]
 
@@ -54,18 +54,18 @@ def step(state: CallState, event: Event) -> Step:
         case CallEnded():
             return replace(state, phase=Phase.ENDED, playing=None), []
         case SpeechStarted():
-            if state.playing is not None and state.phase in (Phase.LISTENING, Phase.FOLLOW_UP):
+            if state.playing is not None and state.phase in _HEARING:
                 return _stop_playback(state)
             return state, []
         case PlaybackFinished(play_id=pid):
             return (replace(state, playing=None) if pid == state.playing else state), []
         case UtteranceFinished(audio=audio):
-            if state.phase not in (Phase.LISTENING, Phase.FOLLOW_UP):
+            if state.phase not in _HEARING:
                 return state, []
-            lang = state.language if state.language_locked else None
+            lang = state.language if state.language_locked or state.phase is Phase.CONFIRM_TOPIC else None
             return replace(state, phase=Phase.TRANSCRIBING), [Transcribe(audio, lang)]
         case UtteranceUnreadable(detail=detail):
-            if state.phase not in (Phase.LISTENING, Phase.FOLLOW_UP):
+            if state.phase not in _HEARING:
                 return state, []
             t = Transcript("", None, 0.0, 0.0, SpeechStatus.UNREADABLE, detail)
             return _transcribed(replace(state, transcript=t), t)
@@ -80,6 +80,10 @@ def step(state: CallState, event: Event) -> Step:
         case StageFailed():
             return _failed(state)
     return state, []
+
+
+# phases in which the caller's speech is heard (barge-in, a question, a spoken "yes" to a confirmation)
+_HEARING = (Phase.LISTENING, Phase.FOLLOW_UP, Phase.CONFIRM_TOPIC)
 
 
 def _stop_playback(state: CallState) -> Step:
@@ -104,14 +108,21 @@ def _start(state: CallState, event: CallStarted) -> Step:
 
 
 def _transcribed(state: CallState, t: Transcript) -> Step:
+    if state.offered:  # the reply to "is your question about …?"
+        choice = Choice.INVALID if t.no_speech else confirm.speech_choice(state, t)
+        if choice is not Choice.QUESTION:
+            return confirm.reply(state, choice)
+        state = replace(state, offered=(), retries=0)  # a new question instead
     if t.no_speech or not t.text.strip():
         retries = state.retries + 1
         back = Phase.FOLLOW_UP if state.turn else Phase.LISTENING
         if retries > state.config.max_retries:
-            return _handover(replace(state, retries=0, phase=back))
+            return handover(replace(state, retries=0, phase=back))
         key = "no_speech" if t.status is SpeechStatus.NO_SPEECH else "not_understood"
         state, prompt = play(replace(state, retries=retries, phase=back), key)
         return state, [prompt, Listen()]
+    if recognition(t, state.config.outcome_policy) is Recognition.GARBLED:
+        return _repeat(state)  # nothing to look up: the words themselves are doubtful
     language = caller_language(state, t)
     if language is None:
         return menus.confirm_language(replace(state, retries=0), t)
@@ -130,11 +141,19 @@ def caller_language(state: CallState, t: Transcript) -> str | None:
 
 
 def _answered(state: CallState, a: AnswerLike) -> Step:
+    outcome = Outcome.CONFIRM if state.chosen else Outcome.ANSWER if not a.handover else Outcome.HANDOVER
+    if not state.chosen:  # a confirmed topic is answered as chosen; anything else is judged first
+        decision = decide(state.transcript, a, state.config.outcome_policy)
+        state = replace(state, heard=decision.recognition.value)
+        if decision.outcome is Outcome.CONFIRM:
+            return confirm.ask(replace(state, retries=0), decision.offered)
+        if decision.outcome is Outcome.REPEAT:
+            return _repeat(state)
     turn = state.turn + 1
-    state = replace(state, turn=turn, phase=Phase.FOLLOW_UP)
-    record = RecordTurn(turn, state.transcript, a)
+    record = confirm.record(state, turn, a, outcome)
+    state = replace(state, turn=turn, phase=Phase.FOLLOW_UP, offered=(), chosen=None, repeats=0)
     if a.handover:
-        state, actions = _handover(state)
+        state, actions = handover(state)
         return state, [actions[0], record, *actions[1:]]  # recorded after its audio is rendered
     items: list[Utterance | str] = ["answer_intro", SpokenText(a.text, a.language)]
     if a.legal_basis:
@@ -149,32 +168,26 @@ def _answered(state: CallState, a: AnswerLike) -> Step:
         return state, [prompt, record, *menu]
     if turn >= state.config.max_turns:
         state, prompt = _play_answer(state, items)
-        state, rating = _ask_rating(state)
+        state, rating = ask_rating(state)
         return state, [prompt, record, *rating]
     items.append("another_question")
     state, prompt = _play_answer(state, items)
     return state, [prompt, record, Listen()]
 
 
-def _play_answer(state: CallState, items: list[Utterance | str]) -> tuple[CallState, Play]:
-    state, prompt = play(state, *items)
-    return replace(state, answer_play=prompt.play_id), prompt
-
-
-def _handover(state: CallState, first: str | None = "unsure_handover") -> Step:
-    """Offer a person: transfer during office hours, otherwise the contact channels. Never a dead end."""
-    state = replace(state, handovers=state.handovers + 1)
-    lead = (first,) if first else ()
-    if state.office_open:
-        state, prompt = play(replace(state, phase=Phase.TRANSFERRED), *lead, "transfer", barge_in=False)
-        return state, [prompt, Transfer()]
-    state, prompt = play(replace(state, phase=Phase.FOLLOW_UP), *lead, "out_of_hours", "another_question")
+def _repeat(state: CallState) -> Step:
+    """Recognition was too unsure to act on the words: ask again, then offer a person."""
+    repeats = state.repeats + 1
+    back = Phase.FOLLOW_UP if state.turn else Phase.LISTENING
+    if repeats > state.config.max_retries:
+        return handover(replace(state, repeats=0, phase=back, offered=()))
+    state, prompt = play(replace(state, repeats=repeats, phase=back, offered=()), "repeat_unclear")
     return state, [prompt, Listen()]
 
 
-def _ask_rating(state: CallState) -> Step:
-    state, prompt = play(replace(state, phase=Phase.RATING), "rating_request")
-    return state, [prompt, CollectDigits(max_digits=1)]
+def _play_answer(state: CallState, items: list[Utterance | str]) -> tuple[CallState, Play]:
+    state, prompt = play(state, *items)
+    return replace(state, answer_play=prompt.play_id), prompt
 
 
 def _goodbye(state: CallState, *first: str) -> Step:
@@ -202,10 +215,12 @@ def _on_key(state: CallState, digits: str) -> Step:
         return _rating_retry(state)
     if state.phase not in _INTERACTIVE:
         return state, []
+    if state.phase is Phase.CONFIRM_TOPIC:
+        return confirm.reply(state, confirm.key_choice(state, key))
     if key == "0":
-        return _handover(state, first=None)
+        return handover(state, first=None)
     if key == "#" and state.turn > 0 and state.phase in (Phase.FOLLOW_UP, Phase.TOPIC_MENU):
-        return _ask_rating(state)
+        return ask_rating(state)
     if state.phase is Phase.LANGUAGE_MENU:
         return menus.language_menu_digit(state, key)
     if state.phase is Phase.CONFIRM_LANGUAGE:
@@ -217,7 +232,14 @@ def _on_key(state: CallState, digits: str) -> Step:
     return state, []
 
 
-_INTERACTIVE = (Phase.LISTENING, Phase.FOLLOW_UP, Phase.LANGUAGE_MENU, Phase.CONFIRM_LANGUAGE, Phase.TOPIC_MENU)
+_INTERACTIVE = (
+    Phase.LISTENING,
+    Phase.FOLLOW_UP,
+    Phase.LANGUAGE_MENU,
+    Phase.CONFIRM_LANGUAGE,
+    Phase.TOPIC_MENU,
+    Phase.CONFIRM_TOPIC,
+)
 
 
 def _rating_retry(state: CallState) -> Step:
@@ -232,11 +254,13 @@ def _no_input(state: CallState) -> Step:
     if state.phase is Phase.RATING:
         return _rating_retry(state)
     if state.phase is Phase.FOLLOW_UP:
-        return _ask_rating(state)
+        return ask_rating(state)
+    if state.phase is Phase.CONFIRM_TOPIC:
+        return confirm.reply(state, Choice.INVALID)
     if state.phase in (Phase.LANGUAGE_MENU, Phase.CONFIRM_LANGUAGE, Phase.TOPIC_MENU):
         retries = state.retries + 1
         if retries > state.config.max_retries:
-            return _ask_rating(state) if state.turn else _goodbye(state)
+            return ask_rating(state) if state.turn else _goodbye(state)
         state = replace(state, retries=retries, pending=None)
         if state.phase is Phase.TOPIC_MENU:
             return menus.open_topic_menu(state, state.menu_category, state.menu_page)
@@ -255,6 +279,6 @@ def _failed(state: CallState) -> Step:
     retries = state.retries + 1
     back = Phase.FOLLOW_UP if state.turn else Phase.LISTENING
     if retries > state.config.max_retries:
-        return _handover(replace(state, retries=0, phase=back), first="technical_fallback")
+        return handover(replace(state, retries=0, phase=back), first="technical_fallback")
     state, prompt = play(replace(state, retries=retries, phase=back), "technical_fallback", "ask_question")
     return state, [prompt, Listen()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voice.domain import AnswerLike, AudioClip, Transcript
+from voice.outcome import OutcomePolicy
 
 # ---- events -------------------------------------------------------------------------------------
 
@@ -170,9 +171,20 @@ class Transfer:
 
 @dataclass(frozen=True)
 class RecordTurn:
+    """Store one question and what the hotline did with it.
+
+    ``outcome`` is ``answer``, ``confirm`` (a confirmation was asked: ``offered`` the topics, ``choice``
+    the caller's reply), ``handover`` or empty (the keypad topic menu); ``recognition`` how sure speech
+    recognition was (``voice.outcome.Recognition``).
+    """
+
     turn: int
     transcript: Transcript | None
     answer: AnswerLike | None
+    outcome: str = ""
+    offered: tuple[str, ...] = ()
+    choice: str | None = None
+    recognition: str = ""
 
 
 @dataclass(frozen=True)
@@ -239,3 +251,9 @@ class EngineConfig:
     page_size: int = 8
     # calls are recorded: the greeting says so (the consent notice, phrase ``recording_notice``)
     recording_notice: bool = False
+    # answer, confirm, repeat or hand over: recognition thresholds (voice.outcome)
+    outcome_policy: OutcomePolicy = field(default_factory=OutcomePolicy)
+    # confirming a topic: short spoken titles (language -> topic -> title) and the words a caller may
+    # say instead of a key (language -> "yes"/"two"/"no" -> phrases), from prompts/confirm/
+    confirm_titles: dict[str, dict[str, str]] = field(default_factory=dict)
+    confirm_words: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)

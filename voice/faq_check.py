@@ -2,8 +2,9 @@
 
 Checks the schema of every entry, that every topic of ``topics.yaml`` has an entry with an answer and
 enough paraphrases in every language, legal basis and as-of date, that every office-profile and figure
-reference resolves, and that every fixed prompt exists in every language. Prints a coverage table per
-language; any gap makes the exit code non-zero.
+reference resolves, that every fixed prompt exists in every language, and that every topic has a short
+spoken title (for "is your question about …?") and the yes/no words in every language. Prints a
+coverage table per language; any gap makes the exit code non-zero.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from pipeline.content import load_content
 from pipeline.knowledge import MIN_QUESTIONS_DE, MIN_QUESTIONS_OTHER, inspect_knowledge_base, lint
 from voice.phrases import inspect_phrases
+from voice.topic_titles import load_confirm_content
 
 
 @dataclass
@@ -41,13 +43,14 @@ class CheckReport:
         }
 
     def table(self) -> str:
-        head = f"{'lang':<6}{'answers':>10}{'questions':>11}{'reviewed':>10}{'prompts':>9}"
+        head = f"{'lang':<6}{'answers':>10}{'questions':>11}{'reviewed':>10}{'titles':>10}{'prompts':>9}"
         lines = [head, "-" * len(head)]
         for lang in self.languages:
             c = self.coverage[lang]
             lines.append(
                 f"{lang:<6}{c['answers']:>6}/{self.topics:<3}{c['questions']:>7}/{self.topics:<3}"
-                f"{c['reviewed']:>6}/{self.topics:<3}{'ok' if c['prompts'] else 'GAPS':>9}"
+                f"{c['reviewed']:>6}/{self.topics:<3}{c['titles']:>6}/{self.topics:<3}"
+                f"{'ok' if c['prompts'] else 'GAPS':>9}"
             )
         return "\n".join(lines)
 
@@ -62,6 +65,8 @@ def check(prompts_dir: Path, office_profile: Path) -> CheckReport:
     errors += phrase_errors
     missing = [t for t in kb.topic_ids if t not in kb.entries]
     errors += [f"topic {t!r} has no entry in {prompts_dir / 'faq'}" for t in missing]
+    confirm, confirm_errors = load_confirm_content(prompts_dir / "confirm", kb.languages, kb.topic_ids)
+    errors += confirm_errors
     reference_keys = set(phrases.by_language.get("de", {}))
     coverage: dict[str, dict[str, int]] = {}
     for lang in kb.languages:
@@ -71,6 +76,7 @@ def check(prompts_dir: Path, office_profile: Path) -> CheckReport:
             "answers": sum(1 for e in entries if lang in e.answers),
             "questions": sum(1 for e in entries if len(e.questions.get(lang, ())) >= need),
             "reviewed": sum(1 for e in entries if e.reviewed.get(lang, False)),
+            "titles": sum(1 for e in entries if confirm.titles.get(lang, {}).get(e.id)),
             "prompts": int(bool(reference_keys) and reference_keys <= set(phrases.by_language.get(lang, {}))),
         }
     example = bool(content.office.get("example"))

@@ -11,7 +11,9 @@ from pipeline.content import Content
 from voice.engine_types import Prompt, SpokenText, Utterance
 
 _LANGUAGE_PARAMS = {"language", "fallback_language"}
-_PARAMS = frozenset({"language", "fallback_language", "digit", "legal_basis", "as_of", "category", "topic"})
+_PARAMS = frozenset(
+    {"language", "fallback_language", "digit", "legal_basis", "as_of", "category", "topic", "alternative"}
+)
 
 
 class PhraseError(ValueError):

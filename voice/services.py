@@ -9,8 +9,10 @@ from pipeline.knowledge import CATEGORIES, load_knowledge_base
 from voice.config import Settings
 from voice.engine_types import EngineConfig
 from voice.languages import DEFAULT_LANGUAGE, LANGUAGES, spoken_language
+from voice.outcome import OutcomePolicy
 from voice.phrases import Phrases
 from voice.ports import Answerer, Transcriber
+from voice.topic_titles import load_confirm_content
 from voice.tts.cache import CachedSynthesizer
 
 
@@ -57,6 +59,10 @@ class Services:
     def _build_engine_config(self) -> EngineConfig:
         s = self.settings
         menu, titles = keypad_menu(s.prompts_dir)
+        topics = tuple(t for _, ts in menu for t in ts)
+        confirm, problems = load_confirm_content(s.prompts_dir / "confirm", tuple(LANGUAGES), topics)
+        if problems:
+            raise ValueError("topic confirmation files have problems:\n  " + "\n  ".join(problems))
         return EngineConfig(
             max_turns=s.max_turns,
             language_confirm_below=s.language_confirm_below,
@@ -65,6 +71,9 @@ class Services:
             menu=menu,
             topic_titles=titles,
             recording_notice=s.record_calls,
+            outcome_policy=OutcomePolicy(s.asr_unsure_logprob, s.asr_garbled_logprob, s.asr_max_no_speech),
+            confirm_titles=confirm.titles,
+            confirm_words=confirm.words,
         )
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import http.server
 import io
+import json
 import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 import soundfile as sf
@@ -27,6 +29,7 @@ class SimulatedCall:
     token: str
     questions: list[Path]
     rating: str = "5"
+    confirm: str = "1"  # the key pressed when the hotline asks "is your question about …?"
     caller: str = "+4915112345678"
     sid: str = field(default_factory=lambda: f"CA{int(time.time() * 1000):x}sim")
     log: list[str] = field(default_factory=list)
@@ -35,18 +38,34 @@ class SimulatedCall:
         self.log.append(line)
         print(line, flush=True)
 
-    def post(self, path: str, **form: str) -> tuple[ET.Element, float, str]:
+    def post(self, path: str, **form: str) -> tuple[ET.Element, float, dict[str, Any]]:
         url = self.base_url.rstrip("/") + path
         params = {"CallSid": self.sid, "From": self.caller, **form}
         signature = RequestValidator(self.token).compute_signature(url, params)
         started = time.perf_counter()
-        response = requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=30)
+        headers = {"X-Twilio-Signature": signature, "X-Hotline-Debug": "1"}
+        response = requests.post(url, data=params, headers=headers, timeout=30)
         took = (time.perf_counter() - started) * 1000
         if response.status_code == 403:
             raise SystemExit("the hotline refused the signature: is HOTLINE_TWILIO_AUTH_TOKEN the same on both sides?")
         response.raise_for_status()
         root = ET.fromstring(response.text) if response.text.strip() else ET.Element("Response")  # 204: no TwiML
-        return root, took, response.headers.get("X-Hotline-Timings", "")
+        turn = json.loads(response.headers.get("X-Hotline-Turn", "{}"))
+        turn["timings"] = response.headers.get("X-Hotline-Timings", "")
+        return root, took, turn
+
+    def report(self, turn: dict[str, Any]) -> None:
+        """What the hotline heard and what it did with it."""
+        if "heard" in turn:
+            self.say(f"  hotline heard [{turn.get('language')} {turn.get('language_probability')}]: {turn['heard']}")
+        outcome = turn.get("outcome")
+        if outcome == "answer":
+            self.say(f"  outcome: answer, topic {turn['topic']}: {turn['answer']}")
+        elif outcome == "confirm":
+            offered = ", ".join(f"{i} = {t}" for i, t in enumerate(turn["candidates"], 1))
+            self.say(f"  outcome: confirm ({offered}; 0 = a person)")
+        elif outcome:
+            self.say(f"  outcome: {outcome}")
 
     def listen(self, root: ET.Element) -> float:
         """Fetch every <Play> URL like Twilio does; returns the seconds of audio heard."""
@@ -96,7 +115,7 @@ def run(call: SimulatedCall, max_steps: int = 40) -> int:
 
 def _converse(call: SimulatedCall, media: str, max_steps: int) -> int:
     call.say(f"calling {call.base_url} as {call.sid}")
-    root, took, _ = call.post("/twilio/voice")
+    root, took, turn = call.post("/twilio/voice")
     call.say(f"call answered in {took:.0f} ms")
     asked, rated = 0, False
     for _ in range(max_steps):
@@ -121,6 +140,9 @@ def _converse(call: SimulatedCall, media: str, max_steps: int) -> int:
         elif record is not None:
             call.say("caller presses # (no more questions)")
             step = functools.partial(call.post, "/twilio/recording", Digits="#")
+        elif gather is not None and turn.get("outcome") == "confirm":
+            call.say(f"caller presses {call.confirm}")
+            step = functools.partial(call.post, "/twilio/digits", Digits=call.confirm)
         elif gather is not None and not rated:
             call.say(f"caller rates {call.rating}")
             step = functools.partial(call.post, "/twilio/digits", Digits=call.rating)
@@ -130,8 +152,10 @@ def _converse(call: SimulatedCall, media: str, max_steps: int) -> int:
             step = functools.partial(call.post, f"/twilio{target}")
         else:
             break
-        root, took, timings = step()
+        root, took, turn = step()
+        timings = turn.get("timings")
         call.say(f"  hotline answered the webhook in {took:.0f} ms" + (f" ({timings})" if timings else ""))
+        call.report(turn)
     call.post("/twilio/status", CallStatus="completed")
     call.say("call completed")
     return 0

@@ -29,6 +29,13 @@ def test_ask_json_prints_exactly_one_object():
     assert {"answer", "legal_basis", "score"} <= set(data)
 
 
+def test_ask_json_has_the_outcome_and_a_confirmation_names_its_topics():
+    data = json.loads(app("ask", "--json", "Wie verlängere ich meine Aufenthaltserlaubnis?", check=True).stdout)
+    assert data["outcome"] == "answer" and data["candidates"] == []
+    data = json.loads(app("ask", "--json", "Wie wird das Wetter morgen?", check=True).stdout)
+    assert data["outcome"] == "handover"
+
+
 def test_ask_hands_over_on_weather():
     data = json.loads(app("ask", "--json", "Wie wird das Wetter morgen?", check=True).stdout)
     assert data["handover"] is True and data["topic"] is None
@@ -47,13 +54,18 @@ def test_eval_on_the_development_questions():
     overall = report["summary"]["overall"]
     assert overall["n"] == len(report["items"]) >= 200
     assert overall["n"] >= 700 and overall["in_scope"] >= 600  # every topic, several languages
-    assert overall["top1_accuracy"] >= 0.93
-    assert report["summary"]["per_language"]["de"]["top1_accuracy"] >= 0.90
-    assert overall["wrong_answer_rate"] <= 0.03
-    assert overall["out_of_scope_answered"] <= 0.05
+    # thresholds were chosen on this set (cross-validated figures in the README): a regression guard
+    assert overall["right_rate"] >= 0.96 and overall["top1_accuracy"] >= 0.87
+    assert report["summary"]["per_language"]["de"]["right_rate"] >= 0.94
+    assert overall["wrong_answer_rate"] <= 0.015
+    assert overall["out_of_scope_answered"] <= 0.02
+    assert overall["confirm_rate"] <= 0.15
     weather = [i for i in report["items"] if i["text"] == "Wie wird das Wetter morgen?"]
-    assert weather and weather[0]["handover"] is True and weather[0]["topic"] is None
-    assert {"lang", "text", "expected", "topic", "handover", "score"} <= set(report["items"][0])
+    assert weather and weather[0]["outcome"] == "handover" and weather[0]["topic"] is None
+    fields = {"lang", "text", "expected", "topic", "handover", "score", "outcome", "candidates"}
+    assert fields <= set(report["items"][0])
+    confirmed = [i for i in report["items"] if i["outcome"] == "confirm"]
+    assert confirmed and all(i["candidates"] and i["topic"] is None for i in confirmed)
 
 
 def test_every_command_has_help():

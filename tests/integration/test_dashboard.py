@@ -100,6 +100,26 @@ def test_playing_a_recording_is_audited_once_and_only_recordings_are_served(site
     assert client.get(f"/dashboard/audio/{turn_id}/caller").status_code == 404
 
 
+def test_a_confirmation_and_the_callers_choice_are_shown(site):
+    app, store, seeded, _ = site
+    call_id = seeded.call_ids[5]
+    offered = "fiktionsbescheinigung,antragsstatus"
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(turns)
+            .where(turns.c.call_id == call_id, turns.c.turn == 1)
+            .values(outcome="confirm", confirm_offered=offered, confirm_choice="2", asr_logprob=-0.62)
+        )
+    client = logged_in(app, "victor", "victorvictor!")
+    page = client.get(f"/dashboard/calls/{call_id}").text
+    assert "topic confirmed by the caller" in page
+    assert "1 = fiktionsbescheinigung, 2 = antragsstatus" in page and "the caller chose: 2 (antragsstatus)" in page
+    assert "mean log-probability -0.62" in page
+    rows = list(csv.DictReader(io.StringIO(client.get("/dashboard/calls.csv").data.decode("utf-8-sig"))))
+    (row,) = [r for r in rows if r["call_id"] == call_id and r["turn"] == "1"]
+    assert (row["outcome"], row["confirm_offered"], row["confirm_choice"]) == ("confirm", offered, "2")
+
+
 def test_csv_export_follows_the_filters_and_defuses_formulas(site):
     app, store, seeded, _ = site
     with store.engine.begin() as conn:

@@ -39,6 +39,7 @@ def test_shipped_knowledge_base_is_complete():
     assert report["topics"] == 63
     for lang, cov in report["coverage"].items():
         assert cov["answers"] == 63 and cov["questions"] == 63 and cov["prompts"] == 1, lang
+        assert cov["titles"] == 63, lang
 
 
 @pytest.fixture()
@@ -82,3 +83,23 @@ def test_unresolved_office_reference_and_missing_prompt_fail(prompts_copy):
     assert any("{office.fax}" in e for e in report["errors"])
     assert any("vi.yaml: missing keys rating_request" in e for e in report["errors"])
     assert report["coverage"]["vi"]["prompts"] == 0
+
+
+def test_missing_long_or_unknown_topic_titles_fail(prompts_copy):
+    path = prompts_copy / "confirm" / "uk.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del data["titles"]["duldung"]
+    data["titles"]["chancenkarte"] = "Chancenkarte " + "дуже " * 12
+    data["titles"]["no-such-topic"] = "щось"
+    data.pop("two")
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    (prompts_copy / "confirm" / "so.yaml").unlink()
+    code, report = faq_check(prompts_copy)
+    assert code == 1
+    errors = "\n".join(report["errors"])
+    assert "uk.yaml: no title for topic duldung" in errors
+    assert "uk.yaml: title of chancenkarte is too long" in errors
+    assert "uk.yaml: title for unknown topic no-such-topic" in errors
+    assert "uk.yaml: no 'two' words" in errors
+    assert "confirm/so.yaml" in errors
+    assert report["coverage"]["uk"]["titles"] == 62 and report["coverage"]["so"]["titles"] == 0

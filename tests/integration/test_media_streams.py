@@ -283,3 +283,32 @@ def test_behind_https_the_stream_url_is_wss_and_the_webhook_stays_signed(tmp_pat
     assert token and len(token) == 64
     forged = client.post("/twilio/voice", data=params, headers={"X-Twilio-Signature": "forged"})
     assert forged.status_code == 403
+
+
+def test_unsure_question_is_confirmed_by_voice_then_answered(line, question):
+    """Recognition unsure of the words: the hotline asks "is your question about …?" and the caller
+    says yes over the stream; the answer follows and the turn records the confirmation."""
+    line.transcriber.transcript = replace(said(QUESTION), avg_logprob=-0.7, no_speech_prob=0.02)
+    caller = line.caller("CAconfirm")
+    try:
+        caller.wait_for_media(0.0, timeout=20)
+        time.sleep(0.5)
+        last_voiced = caller.say(question)
+        caller.wait_for_media(last_voiced, timeout=20)  # the confirmation question
+        session = line.session("CAconfirm")
+        deadline = time.monotonic() + 10
+        while session.driver.state.phase.value != "confirm_topic" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.driver.state.offered[0] == "aufenthaltserlaubnis-verlaengern"
+        line.transcriber.transcript = replace(said("Ja, genau."), avg_logprob=-0.1, no_speech_prob=0.01)
+        last_voiced = caller.say(question)  # the VAD hears speech; recognition says "ja"
+        caller.wait_for_media(last_voiced, timeout=20)  # the answer
+        deadline = time.monotonic() + 10
+        while not session.driver.turns and time.monotonic() < deadline:
+            time.sleep(0.05)
+        caller.hang_up()
+    finally:
+        caller.close()
+    (turn,) = line.stored("CAconfirm")["turns"]
+    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["outcome"] == "confirm"
+    assert turn["confirm_choice"] == "1" and turn["transcript"] == QUESTION

@@ -321,3 +321,36 @@ def test_slow_turn_plays_one_moment_and_continues(hotline, media):
         if root.find("Record") is not None:
             break
     assert root.find("Record") is not None and phone.audio_ok(root) >= 4  # the answer arrived
+
+
+def test_unsure_recognition_confirms_the_topic_before_answering(hotline, media):
+    """Whisper unsure of the words: real retrieval finds the topic, the caller confirms it on the keypad."""
+    app, services, store = hotline
+    unsure = replace(said("Wie verlängere ich meine Aufenthaltserlaubnis?"), avg_logprob=-0.7, no_speech_prob=0.02)
+    services.transcriber.results.append(unsure)
+    phone = Phone(app, sid="CA-confirm")
+    phone.post("/twilio/voice", From="+491511234567")
+    code, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
+    gather = root.find("Gather")
+    assert code == 200 and gather is not None and root.find("Record") is None  # a question, not an answer
+    assert phone.audio_ok(root) >= 1
+    code, root = phone.post("/twilio/digits", Digits="1")
+    assert phone.audio_ok(root) >= 4 and record_action(root)  # the answer, then "another question?"
+    phone.post("/twilio/digits", Digits="#")
+    phone.post("/twilio/digits", Digits="5")
+    turn = store.get_call(_only_call(store))["turns"][0]
+    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and not turn["handover"]
+    assert turn["outcome"] == "confirm" and turn["confirm_choice"] == "1"
+    assert turn["confirm_offered"].split(",")[0] == "aufenthaltserlaubnis-verlaengern"
+    assert turn["asr_logprob"] == -0.7
+
+
+def test_garbled_recognition_asks_to_repeat_and_answers_nothing(hotline, media):
+    app, services, store = hotline
+    services.transcriber.results.append(replace(said("Mein neuer Familie Deutsch anstubieren"), avg_logprob=-1.6))
+    phone = Phone(app, sid="CA-garbled")
+    phone.post("/twilio/voice", From="+491511234567")
+    code, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
+    assert code == 200 and record_action(root)  # listening again: the caller is asked to repeat
+    assert phone.audio_ok(root) == 1
+    assert store.get_call(_only_call(store))["turns"] == []  # nothing was answered

@@ -39,6 +39,7 @@ def test_simulated_call_end_to_end(tmp_path):
         assert result.returncode == 0, result.stderr
         out = result.stdout
         assert "caller asks: leopard_test_de.wav" in out and "asr=" in out  # per-stage timings came back
+        assert "hotline heard [de " in out and "  outcome: " in out  # what it heard and what it did with it
         assert "caller rates 4" in out and "call completed" in out
     finally:
         server.terminate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,8 @@ SPOKEN = {
     0.3: said("Wie kann ich meinen Aufenthalt verlängern?"),
     0.5: said("Wie wird das Wetter morgen?"),
     0.1: said("This is the hotline speaking", "en"),  # the hotline's channel, and the fake voice
+    # the same question, but recognition was unsure of its words (Whisper's mean log-probability)
+    0.7: replace(said("Wie kann ich meinen Aufenthalt verlängern?"), avg_logprob=-0.8, no_speech_prob=0.05),
 }
 
 
@@ -180,6 +183,28 @@ def test_a_scenario_meets_its_expectations(tmp_path, phrases, capsys):
     assert lines[0]["passed"] is True and len(lines[0]["checks"]) == 5
     assert lines[1]["passed"] is True and lines[1]["handover"] is True
     assert lines[2]["input"] == "keys #" and [h["text"] for h in lines[2]["heard"]] == [rating_request]
+
+
+def test_a_scenario_that_confirms_the_topic(tmp_path, phrases, capsys):
+    write(tmp_path / "unsure.wav", tone(0.7))
+    path = tmp_path / "confirm.yaml"
+    path.write_text(
+        """
+name: unsure-then-confirmed
+turns:
+  - audio: unsure.wav
+    expect: {outcome: confirm}
+  - digits: "1"
+    expect: {outcome: answer, topic: aufenthaltserlaubnis-verlaengern, handover: false}
+""",
+        encoding="utf-8",
+    )
+    code, lines, err = replay([str(path), "--json"], services(tmp_path, phrases), capsys)
+    assert code == 0, err
+    assert lines[0]["outcome"] == "confirm" and lines[0]["candidates"] == [EXTEND] and lines[0]["passed"]
+    assert lines[0]["answered"] is False and lines[0]["topic"] is None
+    assert lines[1]["outcome"] == "answer" and lines[1]["topic"] == EXTEND and lines[1]["passed"]
+    assert "outcomes: 1 answer, 1 confirm, 0 repeat, 0 handover" in err
 
 
 def test_a_failed_expectation_fails_the_run(tmp_path, phrases, capsys):

@@ -112,10 +112,22 @@ class WhisperTranscriber:
         speech_s = len(speech) / WHISPER_RATE
         if speech_s < self.options.min_speech_s:
             return empty("no speech detected", speech_s)
-        text, lang, prob = self._decode(speech, language)
-        if not text:
+        decoded = self._decode(speech, language)
+        if not decoded.text:
             return empty("no words recognised (noise or unclear speech)", speech_s)
-        return Transcript(text, lang, prob, duration, SpeechStatus.OK, "", _ms(started), speech_s)
+        return Transcript(
+            decoded.text,
+            decoded.language,
+            decoded.language_probability,
+            duration,
+            SpeechStatus.OK,
+            "",
+            _ms(started),
+            speech_s,
+            avg_logprob=round(decoded.avg_logprob, 4),
+            no_speech_prob=round(decoded.no_speech_prob, 4),
+            compression_ratio=round(get_compression_ratio(decoded.text), 3),
+        )
 
     def _voiced(self, samples: FloatArray) -> FloatArray:
         from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
@@ -127,13 +139,13 @@ class WhisperTranscriber:
         chunks, _ = collect_chunks(samples, stamps)
         return np.concatenate(chunks).astype(np.float32)
 
-    def _decode(self, speech: FloatArray, language: str | None) -> tuple[str, str | None, float]:
+    def _decode(self, speech: FloatArray, language: str | None) -> _Decoded:
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
         model = self._model
         window = model.feature_extractor.n_samples  # 30 s
-        texts: list[str] = []
+        pieces: list[_Piece] = []
         lang: str | None = None
         prob = 1.0
         whisper_code = ""
@@ -145,9 +157,16 @@ class WhisperTranscriber:
                 lang, prob, whisper_code = self._language(encoded, language)
                 tokenizer = Tokenizer(model.hf_tokenizer, True, task="transcribe", language=whisper_code)
             piece = self._generate(encoded, tokenizer)
-            if piece:
-                texts.append(piece)
-        return " ".join(texts).strip(), lang, prob
+            if piece.text:
+                pieces.append(piece)
+        tokens = sum(p.tokens for p in pieces)
+        return _Decoded(
+            " ".join(p.text for p in pieces).strip(),
+            lang,
+            prob,
+            sum(p.avg_logprob * p.tokens for p in pieces) / tokens if tokens else 0.0,
+            max((p.no_speech_prob for p in pieces), default=0.0),
+        )
 
     def _language(self, encoded: Any, forced: str | None) -> tuple[str, float, str]:
         """Detect the language over the supported set only, on an encoder output already computed."""
@@ -170,8 +189,8 @@ class WhisperTranscriber:
         hotline = max(by_hotline, key=lambda k: by_hotline[k])
         return hotline, by_hotline[hotline] / total, best_token[hotline][0]
 
-    def _generate(self, encoded: Any, tokenizer: Any) -> str:
-        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+    def _generate(self, encoded: Any, tokenizer: Any) -> _Piece:
+        from faster_whisper.transcribe import get_suppressed_tokens
 
         opts = self.options
         prompt = self._model.get_prompt(tokenizer, [], without_timestamps=True, hotwords=opts.vocabulary or None)
@@ -191,11 +210,37 @@ class WhisperTranscriber:
         weak = avg_logprob < opts.log_prob_threshold
         if result.no_speech_prob > opts.no_speech_threshold and weak:
             log.debug("dropped decode: no_speech_prob %.2f, logprob %.2f", result.no_speech_prob, avg_logprob)
-            return ""
+            return _Piece("", 0, 0.0, result.no_speech_prob)
         if text and get_compression_ratio(text) > opts.compression_ratio_threshold:
             log.debug("dropped decode: repetition loop (%r)", text[:80])
-            return ""
-        return text
+            return _Piece("", 0, 0.0, result.no_speech_prob)
+        return _Piece(text, max(len(tokens), 1), float(avg_logprob), float(result.no_speech_prob))
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One 30 s window's decode and Whisper's confidence in it."""
+
+    text: str
+    tokens: int
+    avg_logprob: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    text: str
+    language: str | None
+    language_probability: float
+    avg_logprob: float
+    no_speech_prob: float
+
+
+def get_compression_ratio(text: str) -> float:
+    """Whisper's repetition measure (text bytes over zlib-compressed bytes), as faster-whisper computes it."""
+    from faster_whisper.transcribe import get_compression_ratio as ratio
+
+    return float(ratio(text))
 
 
 def _ms(started: float) -> float:

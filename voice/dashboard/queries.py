@@ -289,7 +289,7 @@ CSV_COLUMNS = (
     "call_id", "started_at", "transport", "call_language", "end_reason", "handovers", "rating", "turn", "status",
     "transcript", "language", "language_probability", "topic", "handover", "score", "answer_language",
     "answer_text", "asr_ms", "retrieval_ms", "tts_ms", "endpoint_ms", "first_audio_ms", "interrupted",
-    "has_caller_audio", "has_answer_audio",
+    "has_caller_audio", "has_answer_audio", "outcome", "confirm_offered", "confirm_choice", "asr_logprob",
 )
 
 
@@ -311,5 +311,6 @@ def csv_rows(found: list[dict[str, Any]]) -> Iterable[list[Any]]:
                 t.get("language_probability"), t.get("topic"), t.get("handover"), t.get("score"),
                 t.get("answer_language"), t.get("answer_text"), t.get("asr_ms"), t.get("retrieval_ms"),
                 t.get("tts_ms"), t.get("endpoint_ms"), t.get("first_audio_ms"), t.get("interrupted"),
-                bool(t.get("audio_path")), bool(t.get("answer_audio_path")),
+                bool(t.get("audio_path")), bool(t.get("answer_audio_path")), t.get("outcome"),
+                t.get("confirm_offered"), t.get("confirm_choice"), t.get("asr_logprob"),
             ]

@@ -19,6 +19,8 @@ import numpy as np
 from voice.audio import join_wavs, write_wav
 from voice.replay.runner import TurnOutcome
 
+OUTCOMES = ("answer", "confirm", "repeat", "handover")
+
 STAGES = ("total", "endpoint", "asr", "retrieval", "tts")
 
 
@@ -62,6 +64,7 @@ def metrics(outcomes: list[TurnOutcome]) -> dict[str, Any]:
         "expectations_met": sum(c["ok"] for c in checks),
         "expectations": len(checks),
         "handover_rate": round(sum(o.handover for o in answered) / len(answered), 4) if answered else None,
+        "outcomes": {name: sum(o.outcome == name for o in outcomes) for name in OUTCOMES},
         "wer": round(sum(wers) / len(wers), 4) if wers else None,
         "wer_turns": len(wers),
         "latency_ms": latency,
@@ -161,6 +164,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         f"replayed {m['replayed']} of {m['turns']} turns; topic accuracy {num(m['topic_accuracy'])} "
         f"({m['topic_checks']} checked), hand-over rate {num(m['handover_rate'])}, WER {num(m['wer'])}, "
         f"latency p50 {num(lat.get('p50'), '{:.0f} ms')} p95 {num(lat.get('p95'), '{:.0f} ms')}",
+        "outcomes: " + ", ".join(f"{n} {name}" for name, n in m["outcomes"].items()),
     ]
     c = m["changed_since_recorded"]
     if c["compared"]:
@@ -222,8 +226,11 @@ def render_html(data: dict[str, Any], clips: dict[str, tuple[str | None, str | N
             f'<tr class="{cls}"><td>{e(t["key"])}<br><span class="muted">{e(t["input"])}</span><br>'
             f"{player(caller)}</td>"
             f"<td>{e(t['transcript'])}"
-            + (f"<br><span class='muted'>ref: {e(t['reference'])} (WER {fmt(t['wer'])})</span>" if t.get("reference")
-               else "")
+            + (
+                f"<br><span class='muted'>ref: {e(t['reference'])} (WER {fmt(t['wer'])})</span>"
+                if t.get("reference")
+                else ""
+            )
             + f"</td><td>{e(str(t['language'] or '–'))}</td><td>{e(str(t['topic'] or '–'))}</td>"
             f"<td>{'yes' if t['handover'] else 'no'}</td><td>{e(t['answer'][:300])}<br>{player(answer)}</td>"
             f"<td>{fmt(lat.get('total'), '{:.0f}')} ms<br><span class='muted'>{e(stages)}</span></td>"
@@ -232,21 +239,21 @@ def render_html(data: dict[str, Any], clips: dict[str, tuple[str | None, str | N
     skipped = "".join(f"<li>{e(s['input'])}: {e(s['detail'])}</li>" for s in data["skipped"])
     regressions = "".join(f"<li>{e(r)}</li>" for r in v["regressions"])
     return f"""<!doctype html><html lang="en"><meta charset="utf-8"><title>Hotline replay report</title>
-<style>{_CSS}</style><h1>Hotline replay report</h1><p class="muted">{e(data['created_at'])}</p>
-<p class="verdict {'pass' if v['ok'] else 'fail'}">{'PASS' if v['ok'] else 'FAIL'}
-{f" against baseline {e(v['baseline'])}" if v['baseline'] else ''}</p>
-{f'<ul>{regressions}</ul>' if regressions else ''}
+<style>{_CSS}</style><h1>Hotline replay report</h1><p class="muted">{e(data["created_at"])}</p>
+<p class="verdict {"pass" if v["ok"] else "fail"}">{"PASS" if v["ok"] else "FAIL"}
+{f" against baseline {e(v['baseline'])}" if v["baseline"] else ""}</p>
+{f"<ul>{regressions}</ul>" if regressions else ""}
 <h2>Metrics</h2><dl>
-<dt>Turns replayed</dt><dd>{m['replayed']} of {m['turns']}</dd>
-<dt>Topic accuracy</dt><dd>{fmt(m['topic_accuracy'])} ({m['topic_checks']} turns with an expected topic)</dd>
-<dt>Expectations met</dt><dd>{m['expectations_met']} of {m['expectations']}</dd>
-<dt>Hand-over rate</dt><dd>{fmt(m['handover_rate'])}</dd>
-<dt>Word error rate</dt><dd>{fmt(m['wer'])} ({m['wer_turns']} turns with a reference)</dd>
-<dt>Changed since recorded</dt><dd>{changed['answers']} answers, {changed['topics']} topics,
-{changed['transcripts']} transcripts of {changed['compared']} stored turns</dd>
-<dt>Round-trip failures</dt><dd>{fmt(m['roundtrip_failures'], '{}')}</dd></dl>
+<dt>Turns replayed</dt><dd>{m["replayed"]} of {m["turns"]}</dd>
+<dt>Topic accuracy</dt><dd>{fmt(m["topic_accuracy"])} ({m["topic_checks"]} turns with an expected topic)</dd>
+<dt>Expectations met</dt><dd>{m["expectations_met"]} of {m["expectations"]}</dd>
+<dt>Hand-over rate</dt><dd>{fmt(m["handover_rate"])}</dd>
+<dt>Word error rate</dt><dd>{fmt(m["wer"])} ({m["wer_turns"]} turns with a reference)</dd>
+<dt>Changed since recorded</dt><dd>{changed["answers"]} answers, {changed["topics"]} topics,
+{changed["transcripts"]} transcripts of {changed["compared"]} stored turns</dd>
+<dt>Round-trip failures</dt><dd>{fmt(m["roundtrip_failures"], "{}")}</dd></dl>
 <table style="width:auto"><tr><th>latency (ms)</th><th>p50</th><th>p95</th></tr>{lat_rows}</table>
-{f'<h2>Skipped</h2><ul>{skipped}</ul>' if skipped else ''}
+{f"<h2>Skipped</h2><ul>{skipped}</ul>" if skipped else ""}
 <h2>Turns</h2><table><tr><th>turn</th><th>transcript</th><th>lang</th><th>topic</th><th>hand-over</th>
-<th>answer</th><th>latency</th><th>notes</th></tr>{''.join(rows)}</table></html>
+<th>answer</th><th>latency</th><th>notes</th></tr>{"".join(rows)}</table></html>
 """

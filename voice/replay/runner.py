@@ -47,6 +47,8 @@ class TurnOutcome:
     language: str | None = None
     topic: str | None = None
     handover: bool = False
+    outcome: str = ""  # answer, confirm, repeat, handover ("" for a key that only moved through a menu)
+    candidates: list[str] = field(default_factory=list)  # the topics a confirmation offered
     answer: str = ""
     heard: list[dict[str, str]] = field(default_factory=list)
     latency_ms: dict[str, float] = field(default_factory=dict)
@@ -82,6 +84,8 @@ class TurnOutcome:
             "language": self.language,
             "topic": self.topic,
             "handover": self.handover,
+            "outcome": self.outcome,
+            "candidates": self.candidates,
             "answered": self.answered,
             "answer": self.answer,
             "heard": self.heard,
@@ -188,6 +192,7 @@ def _replay_turn(
         out.topic, out.handover, out.answer, out.answered = a.topic, bool(a.handover), a.text, True
         out.language = out.language or a.language
     out.handover = out.handover or any(isinstance(a, Transfer) for a in actions)
+    out.outcome, out.candidates = _outcome(driver, out, record, clip is not None)
     if options.keep_audio or options.roundtrip:
         out.answer_audio = [i.audio.data for i in played if i.audio is not None]
     if options.roundtrip and record is not None and record.answer is not None and not record.answer.handover:
@@ -195,6 +200,19 @@ def _replay_turn(
     if options.realtime:
         sleep(sum(_seconds(i) for i in played))  # the caller listening
     return _finish(out, turn, options)
+
+
+def _outcome(driver: LocalDriver, out: TurnOutcome, record: Any, spoke: bool) -> tuple[str, list[str]]:
+    """What the hotline did with this turn: answer, confirm (with the topics offered), repeat, hand over."""
+    if driver.state.phase is Phase.CONFIRM_TOPIC:
+        return "confirm", list(driver.state.offered)
+    if record is not None:
+        return ("answer" if record.answer is not None and not out.handover else "handover"), []
+    if out.handover:
+        return "handover", []
+    if spoke and out.status == "ok" and driver.state.phase in (Phase.LISTENING, Phase.FOLLOW_UP):
+        return "repeat", []  # heard, but too unsure to act on: the caller was asked to say it again
+    return "", []
 
 
 def _finish(out: TurnOutcome, turn: TurnInput, options: ReplayOptions) -> TurnOutcome:
@@ -220,6 +238,8 @@ def check(expect: Expectation, out: TurnOutcome) -> list[dict[str, Any]]:
         add("topic", expect.topic, out.topic, out.topic == expect.topic)
     if expect.handover is not None:
         add("handover", expect.handover, out.handover, out.handover == expect.handover)
+    if expect.outcome is not None:
+        add("outcome", expect.outcome, out.outcome, out.outcome == expect.outcome)
     if expect.language is not None:
         add("language", expect.language, out.language, out.language == expect.language)
     heard = set(normalise(out.transcript))

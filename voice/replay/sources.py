@@ -16,7 +16,7 @@ import yaml
 
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".ogg", ".opus", ".flac", ".m4a", ".ulaw", ".mulaw", ".alaw"})
 SCENARIO_SUFFIXES = frozenset({".yaml", ".yml"})
-_EXPECT_KEYS = frozenset({"topic", "handover", "language", "transcript_contains", "max_latency_ms"})
+_EXPECT_KEYS = frozenset({"topic", "handover", "outcome", "language", "transcript_contains", "max_latency_ms"})
 
 
 class ScenarioError(ValueError):
@@ -30,6 +30,7 @@ class Expectation:
     checks_topic: bool = False
     topic: str | None = None
     handover: bool | None = None
+    outcome: str | None = None  # answer, confirm, repeat, handover
     language: str | None = None
     transcript_contains: tuple[str, ...] = ()
     max_latency_ms: float | None = None
@@ -136,6 +137,7 @@ def _expectation(raw: Any, where: str) -> Expectation | None:
         checks_topic="topic" in raw,
         topic=raw.get("topic"),
         handover=raw.get("handover"),
+        outcome=raw.get("outcome"),
         language=raw.get("language"),
         transcript_contains=(words,) if isinstance(words, str) else tuple(str(w) for w in words),
         max_latency_ms=float(raw["max_latency_ms"]) if raw.get("max_latency_ms") is not None else None,

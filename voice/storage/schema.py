@@ -70,6 +70,11 @@ turns = Table(
     # version 3: call recording and replay (what was answered, and the hotline's own side when kept)
     Column("answer_text", Text, nullable=True),  # the answer read to the caller (empty for a hand-over)
     Column("answer_audio_path", String(255), nullable=True),  # the hotline's side of the turn, when recorded
+    # version 5: answer, confirm or hand over (and how sure recognition was)
+    Column("outcome", String(12), nullable=True),  # answer, confirm, handover, keypad
+    Column("confirm_offered", String(200), nullable=True),  # topics a confirmation offered, comma-separated
+    Column("confirm_choice", String(12), nullable=True),  # the caller's reply: 1, 2, no, person
+    Column("asr_logprob", Float, nullable=True),  # recognition's mean token log-probability
 )
 
 # version 4: the QA dashboard (named accounts, and who listened to which recording)
@@ -131,7 +136,21 @@ def _v4(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: Connection) -> None:
+    """Turn columns for the confirmation of a topic (a database created at version 5 has them)."""
+    present = {c["name"] for c in inspect(conn).get_columns("turns")}
+    added = {
+        "outcome": "VARCHAR(12)",
+        "confirm_offered": "VARCHAR(200)",
+        "confirm_choice": "VARCHAR(12)",
+        "asr_logprob": "FLOAT",
+    }
+    for name, ddl in added.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE turns ADD COLUMN {name} {ddl}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

@@ -65,6 +65,10 @@ class TurnRecord:
     first_audio_ms: float | None = None
     answer_text: str | None = None
     answer_audio_path: str | None = None
+    outcome: str | None = None  # answer, confirm, handover, keypad
+    confirm_offered: str | None = None  # topics a confirmation offered, comma-separated
+    confirm_choice: str | None = None  # the caller's reply: 1, 2, no, person
+    asr_logprob: float | None = None  # recognition's confidence in the transcript
 
 
 # turn fields a transport learns only after the turn was recorded (playback runs after the answer)

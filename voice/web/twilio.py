@@ -8,6 +8,7 @@ valid ``X-Twilio-Signature``.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from voice.audio import AudioDecodeError, load_audio
 from voice.call_state import end_reason
 from voice.config import Settings
-from voice.driver import LocalDriver
+from voice.driver import LocalDriver, turn_summary
 from voice.engine_types import (
     Action,
     CallEnded,
@@ -135,6 +136,8 @@ def _respond(call: TwilioCall, future: Future[list[Action]]) -> Response:
     if call.driver.turns and any(isinstance(a, RecordTurn) for a in actions):  # for the simulator and QA
         timings = call.driver.turns[-1].timings_ms
         response.headers["X-Hotline-Timings"] = ";".join(f"{k}={v:.0f}" for k, v in timings.items())
+    if request.headers.get("X-Hotline-Debug") == "1":  # simulate-call: what the hotline heard and did
+        response.headers["X-Hotline-Turn"] = json.dumps(turn_summary(call.driver, actions), ensure_ascii=True)
     return response
 
 
