@@ -40,8 +40,8 @@ class Settings:
     coqui_device: str = "auto"
     coqui_download: bool = False
     gate_min_margin: float = 0.3
-    gate_min_similarity: float = 0.87
-    gate_max_out_of_scope: float = 0.3
+    gate_min_similarity: float = 0.88
+    gate_max_out_of_scope: float = 0.1
     gate_out_of_scope_gap: float = 0.0
     gate_confirm_min_score: float = 0.1  # below "sure" but at least this probable: ask the caller to confirm
     gate_confirm_min_similarity: float = 0.84
