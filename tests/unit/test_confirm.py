@@ -229,3 +229,15 @@ def run_speech(state: CallState, text: str) -> tuple[CallState, list]:
         state, out = step(state, event)
         actions += out
     return state, actions
+
+
+def test_a_transcript_that_reads_back_the_vocabulary_prompt_is_not_a_question():
+    from voice.asr.whisper import DEFAULT_VOCABULARY, echoes_vocabulary
+
+    echo = "Niederlassungserlaubnis, Fiktionsbescheinigung, Duldung, Chancenkarte,"
+    assert echoes_vocabulary(echo, DEFAULT_VOCABULARY)
+    assert echoes_vocabulary("Duldung, Chancenkarte, Familiennachzug.", DEFAULT_VOCABULARY)
+    assert not echoes_vocabulary("Ich habe nur eine Duldung, darf ich eine Ausbildung machen?", DEFAULT_VOCABULARY)
+    assert not echoes_vocabulary("Was ist eine Fiktionsbescheinigung?", DEFAULT_VOCABULARY)
+    assert not echoes_vocabulary("Blaue Karte EU?", DEFAULT_VOCABULARY)  # one term asked about
+    assert not echoes_vocabulary("Duldung", "")  # no vocabulary prompt: nothing to echo

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -115,6 +116,8 @@ class WhisperTranscriber:
         decoded = self._decode(speech, language)
         if not decoded.text:
             return empty("no words recognised (noise or unclear speech)", speech_s)
+        if echoes_vocabulary(decoded.text, self.options.vocabulary):
+            return empty("recognition only repeated its vocabulary prompt (unclear speech)", speech_s)
         return Transcript(
             decoded.text,
             decoded.language,
@@ -234,6 +237,20 @@ class _Decoded:
     language_probability: float
     avg_logprob: float
     no_speech_prob: float
+
+
+def echoes_vocabulary(text: str, vocabulary: str, share: float = 0.6) -> bool:
+    """Whether a transcript is mostly the decoder's vocabulary prompt read back.
+
+    On speech it cannot make out, Whisper tends to emit its prompt ("Niederlassungserlaubnis,
+    Fiktionsbescheinigung, Duldung, …"), often with a confident score; such a transcript must not reach
+    retrieval as if the caller had said it. A caller who names one term ("Blaue Karte EU?") is no echo.
+    """
+    words = re.findall(r"\w+", text.casefold())
+    known = set(re.findall(r"\w+", vocabulary.casefold()))
+    terms = [t.strip().casefold().rstrip(".") for t in vocabulary.split(",") if t.strip()]
+    listed = sum(1 for term in terms if term in text.casefold())  # a list of terms, not one term asked about
+    return listed >= 2 and sum(w in known for w in words) >= share * len(words)
 
 
 def get_compression_ratio(text: str) -> float:
