@@ -36,11 +36,11 @@ class RetrievalOptions:
     prompts_dir: Path = Path("prompts")
     office_profile: Path = Path("prompts/office.example.yaml")
     cache_dir: Path | None = Path("var/cache")
-    min_margin: float = 0.3
+    min_margin: float = 0.6
     min_similarity: float = 0.88
     max_out_of_scope: float = 0.1
     out_of_scope_gap: float = 0.0
-    confirm_min_score: float = 0.1
+    confirm_min_score: float = 0.3
     confirm_min_similarity: float = 0.88
     threads: int = 0
 

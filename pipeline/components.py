@@ -89,11 +89,11 @@ class SafetyGate:
 
     def __init__(
         self,
-        min_margin: float = 0.3,
+        min_margin: float = 0.6,
         min_similarity: float = 0.88,
         max_out_of_scope: float = 0.1,
         out_of_scope_gap: float = 0.0,
-        confirm_min_score: float = 0.1,
+        confirm_min_score: float = 0.3,
         confirm_min_similarity: float = 0.88,
     ) -> None:
         self.min_margin = min_margin

@@ -39,11 +39,11 @@ class Settings:
     coqui_models_dir: Path = Path("")  # empty: <data_dir>/coqui
     coqui_device: str = "auto"
     coqui_download: bool = False
-    gate_min_margin: float = 0.3
+    gate_min_margin: float = 0.6
     gate_min_similarity: float = 0.88
     gate_max_out_of_scope: float = 0.1
     gate_out_of_scope_gap: float = 0.0
-    gate_confirm_min_score: float = 0.1  # below "sure" but at least this probable: ask the caller to confirm
+    gate_confirm_min_score: float = 0.3  # below "sure" but at least this probable: ask the caller to confirm
     gate_confirm_min_similarity: float = 0.84
     asr_unsure_logprob: float = -0.45  # recognition less sure than this (mean token log-probability): confirm
     asr_garbled_logprob: float = -0.9  # this unsure: the caller is asked to repeat, nothing is answered

@@ -55,11 +55,11 @@ def test_eval_on_the_development_questions():
     assert overall["n"] == len(report["items"]) >= 200
     assert overall["n"] >= 700 and overall["in_scope"] >= 600  # every topic, several languages
     # thresholds were chosen on this set (cross-validated figures in the README): a regression guard
-    assert overall["right_rate"] >= 0.96 and overall["top1_accuracy"] >= 0.85
-    assert report["summary"]["per_language"]["de"]["right_rate"] >= 0.94
-    assert overall["wrong_answer_rate"] <= 0.015
+    assert overall["right_rate"] >= 0.95 and overall["top1_accuracy"] >= 0.70
+    assert report["summary"]["per_language"]["de"]["right_rate"] >= 0.92
+    assert overall["wrong_answer_rate"] <= 0.01
     assert overall["out_of_scope_answered"] <= 0.02
-    assert overall["confirm_rate"] <= 0.15
+    assert overall["confirm_rate"] <= 0.25
     weather = [i for i in report["items"] if i["text"] == "Wie wird das Wetter morgen?"]
     assert weather and weather[0]["outcome"] == "handover" and weather[0]["topic"] is None
     fields = {"lang", "text", "expected", "topic", "handover", "score", "outcome", "candidates"}

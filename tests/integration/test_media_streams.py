@@ -125,7 +125,7 @@ def test_barge_in_clears_the_answer_quickly_and_marks_it_interrupted(line, quest
         caller.wait_for_media(last_voiced, timeout=20)
         time.sleep(1.0)  # the answer is playing
         clears_before = len(caller.received.clears)
-        line.transcriber.transcript = said("Was kostet ein Reisepass für Ausländer?")
+        line.transcriber.transcript = said("Was kostet eine Aufenthaltserlaubnis?")
         last_voiced = caller.say(question)
         onset = caller.speech_started_at
         assert onset is not None and len(caller.received.clears) > clears_before
