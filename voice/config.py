@@ -139,6 +139,10 @@ class Settings:
             out.append(f"HOTLINE_OFFICE_PROFILE={str(self.office_profile)!r}: file not found")
         if not 0 < self.max_turns <= 20:
             out.append(f"HOTLINE_MAX_TURNS={self.max_turns}: expected 1..20")
+        if self.asr_garbled_logprob > self.asr_unsure_logprob or not 0.0 <= self.asr_max_no_speech <= 1.0:
+            out.append(
+                "HOTLINE_ASR_GARBLED_LOGPROB must be <= HOTLINE_ASR_UNSURE_LOGPROB, HOTLINE_ASR_MAX_NO_SPEECH in 0..1"
+            )
         if not 0.0 <= self.language_confirm_below <= 1.0:
             out.append(f"HOTLINE_LANGUAGE_CONFIRM_BELOW={self.language_confirm_below}: expected 0..1")
         if self.twilio_media not in ("record", "stream"):

@@ -35,6 +35,9 @@ def server(tmp_path):
         "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
         "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),
         "HOTLINE_OFFICE_PROFILE": str(tmp_path / "office.yaml"),
+        # the transport is under test: recognition doubts (a confirmation first) are tested elsewhere
+        "HOTLINE_ASR_UNSURE_LOGPROB": "-5",
+        "HOTLINE_ASR_GARBLED_LOGPROB": "-9",
     }
     proc = start_hotline(env, port)
     yield f"http://127.0.0.1:{port}", tmp_path / "calls.db"

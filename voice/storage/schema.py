@@ -109,25 +109,24 @@ def _v1(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-def _v2(conn: Connection) -> None:
-    """Turn columns for streaming calls (a database created at version 2 has them already)."""
+def _add_turn_columns(conn: Connection, added: dict[str, str]) -> None:
+    """Add the columns a database created at an older version lacks (a newer one has them already)."""
     present = {c["name"] for c in inspect(conn).get_columns("turns")}
-    added = {
-        "interrupted": "BOOLEAN NOT NULL DEFAULT FALSE",
-        "endpoint_ms": "FLOAT",
-        "first_audio_ms": "FLOAT",
-    }
     for name, ddl in added.items():
         if name not in present:
             conn.execute(text(f"ALTER TABLE turns ADD COLUMN {name} {ddl}"))
 
 
+def _v2(conn: Connection) -> None:
+    """Turn columns for streaming calls."""
+    _add_turn_columns(
+        conn, {"interrupted": "BOOLEAN NOT NULL DEFAULT FALSE", "endpoint_ms": "FLOAT", "first_audio_ms": "FLOAT"}
+    )
+
+
 def _v3(conn: Connection) -> None:
-    """Turn columns for recorded calls and their replay (a database created at version 3 has them)."""
-    present = {c["name"] for c in inspect(conn).get_columns("turns")}
-    for name, ddl in {"answer_text": "TEXT", "answer_audio_path": "VARCHAR(255)"}.items():
-        if name not in present:
-            conn.execute(text(f"ALTER TABLE turns ADD COLUMN {name} {ddl}"))
+    """Turn columns for recorded calls and their replay."""
+    _add_turn_columns(conn, {"answer_text": "TEXT", "answer_audio_path": "VARCHAR(255)"})
 
 
 def _v4(conn: Connection) -> None:
@@ -137,17 +136,9 @@ def _v4(conn: Connection) -> None:
 
 
 def _v5(conn: Connection) -> None:
-    """Turn columns for the confirmation of a topic (a database created at version 5 has them)."""
-    present = {c["name"] for c in inspect(conn).get_columns("turns")}
-    added = {
-        "outcome": "VARCHAR(12)",
-        "confirm_offered": "VARCHAR(200)",
-        "confirm_choice": "VARCHAR(12)",
-        "asr_logprob": "FLOAT",
-    }
-    for name, ddl in added.items():
-        if name not in present:
-            conn.execute(text(f"ALTER TABLE turns ADD COLUMN {name} {ddl}"))
+    """Turn columns for the confirmation of a topic and recognition's confidence."""
+    added = {"outcome": "VARCHAR(12)", "confirm_offered": "VARCHAR(200)", "confirm_choice": "VARCHAR(12)"}
+    _add_turn_columns(conn, {**added, "asr_logprob": "FLOAT"})
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
