@@ -18,6 +18,7 @@ from haystack import Pipeline
 from pipeline.classifier import TopicClassifier
 from pipeline.components import AnswerComposer, SafetyGate, TopicScorer
 from pipeline.embedders import E5TextEmbedder
+from pipeline.gate_defaults import CALIBRATED
 from pipeline.index import FaqIndex, build_index
 from pipeline.knowledge import load_knowledge_base
 from pipeline.matcher import TopicMatcher
@@ -36,12 +37,12 @@ class RetrievalOptions:
     prompts_dir: Path = Path("prompts")
     office_profile: Path = Path("prompts/office.example.yaml")
     cache_dir: Path | None = Path("var/cache")
-    min_margin: float = 0.6
-    min_similarity: float = 0.88
-    max_out_of_scope: float = 0.1
-    out_of_scope_gap: float = 0.0
-    confirm_min_score: float = 0.3
-    confirm_min_similarity: float = 0.88
+    min_margin: float = CALIBRATED.min_margin
+    min_similarity: float = CALIBRATED.min_similarity
+    max_out_of_scope: float = CALIBRATED.max_out_of_scope
+    out_of_scope_gap: float = CALIBRATED.out_of_scope_gap
+    confirm_min_score: float = CALIBRATED.confirm_min_score
+    confirm_min_similarity: float = CALIBRATED.confirm_min_similarity
     threads: int = 0
 
 

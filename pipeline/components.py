@@ -13,6 +13,7 @@ import numpy as np
 from haystack import component
 
 from pipeline.content import Content, load_content
+from pipeline.gate_defaults import CALIBRATED
 from pipeline.knowledge import KnowledgeBase, load_knowledge_base
 from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE, FaqAnswer
 
@@ -89,12 +90,12 @@ class SafetyGate:
 
     def __init__(
         self,
-        min_margin: float = 0.6,
-        min_similarity: float = 0.88,
-        max_out_of_scope: float = 0.1,
-        out_of_scope_gap: float = 0.0,
-        confirm_min_score: float = 0.3,
-        confirm_min_similarity: float = 0.88,
+        min_margin: float = CALIBRATED.min_margin,
+        min_similarity: float = CALIBRATED.min_similarity,
+        max_out_of_scope: float = CALIBRATED.max_out_of_scope,
+        out_of_scope_gap: float = CALIBRATED.out_of_scope_gap,
+        confirm_min_score: float = CALIBRATED.confirm_min_score,
+        confirm_min_similarity: float = CALIBRATED.confirm_min_similarity,
     ) -> None:
         self.min_margin = min_margin
         self.min_similarity = min_similarity
@@ -177,7 +178,7 @@ class AnswerComposer:
             "margin": decision["margin"],
             "reason": decision["reason"],
             "candidates": list(decision["candidates"]),
-            "outcome": decision.get("outcome", "handover" if decision["topic"] is None else "answer"),
+            "outcome": decision.get("outcome", ""),  # none given (a keypad choice): FaqAnswer derives it
             "offered": list(decision.get("offered", [])),
         }
         entry = self._kb.entries.get(decision["topic"] or "")

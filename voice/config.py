@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from pipeline.gate_defaults import CALIBRATED
+
 
 class ConfigError(ValueError):
     """One or more settings are invalid; the message names each variable and how to fix it."""
@@ -39,12 +41,12 @@ class Settings:
     coqui_models_dir: Path = Path("")  # empty: <data_dir>/coqui
     coqui_device: str = "auto"
     coqui_download: bool = False
-    gate_min_margin: float = 0.6
-    gate_min_similarity: float = 0.88
-    gate_max_out_of_scope: float = 0.1
-    gate_out_of_scope_gap: float = 0.0
-    gate_confirm_min_score: float = 0.3  # below "sure" but at least this probable: ask the caller to confirm
-    gate_confirm_min_similarity: float = 0.84
+    gate_min_margin: float = CALIBRATED.min_margin
+    gate_min_similarity: float = CALIBRATED.min_similarity
+    gate_max_out_of_scope: float = CALIBRATED.max_out_of_scope
+    gate_out_of_scope_gap: float = CALIBRATED.out_of_scope_gap
+    gate_confirm_min_score: float = CALIBRATED.confirm_min_score  # below "sure" but probable: the caller confirms
+    gate_confirm_min_similarity: float = CALIBRATED.confirm_min_similarity
     asr_unsure_logprob: float = -0.45  # recognition less sure than this (mean token log-probability): confirm
     asr_garbled_logprob: float = -0.9  # this unsure: the caller is asked to repeat, nothing is answered
     asr_max_no_speech: float = 0.3  # Whisper's no-speech probability above which a transcript counts as unsure

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from voice.call_state import Phase
 from voice.domain import AnswerLike, AudioClip, Transcript
 from voice.engine import CallState, step
 from voice.engine_types import (
@@ -28,6 +29,7 @@ from voice.engine_types import (
     StoreRating,
     Transcribe,
     Transcribed,
+    Transfer,
     Utterance,
 )
 from voice.services import Services
@@ -230,23 +232,34 @@ def stored_turn(record: TurnRecord) -> Any:
     )
 
 
+def step_outcome(driver: LocalDriver, actions: list[Action]) -> tuple[str, tuple[str, ...]]:
+    """What the hotline did in the step that produced ``actions``: ``answer``, ``confirm`` (with the topics
+    offered), ``repeat`` (heard, but too unsure to act on), ``handover``; empty for a menu or key step.
+    Shared by replay, the spoken evaluation and ``simulate-call``."""
+    state = driver.state
+    if state.phase is Phase.CONFIRM_TOPIC:
+        return "confirm", state.offered
+    if driver.turns and any(isinstance(a, RecordTurn) for a in actions):
+        answer = driver.turns[-1].answer
+        return ("answer" if answer is not None and not answer.handover else "handover"), ()
+    if any(isinstance(a, Transfer) for a in actions):
+        return "handover", ()
+    heard = driver.last_transcript if any(isinstance(a, Transcribe) for a in actions) else None
+    if heard is not None and not heard.no_speech and state.phase in (Phase.LISTENING, Phase.FOLLOW_UP):
+        return "repeat", ()
+    return "", ()
+
+
 def turn_summary(driver: LocalDriver, actions: list[Action]) -> dict[str, Any]:
     """What the hotline heard and did in the step that produced ``actions`` (for simulators and QA):
-    ``outcome`` answer, confirm (``candidates`` offered), repeat or handover; empty for a menu step."""
-    from voice.call_state import Phase
-
-    state, t = driver.state, driver.last_transcript
-    out: dict[str, Any] = {"outcome": "", "topic": None, "candidates": [], "answer": ""}
+    ``outcome`` (see ``step_outcome``), ``topic`` and the first sentence of an answer."""
+    t = driver.last_transcript
+    outcome, offered = step_outcome(driver, actions)
+    out: dict[str, Any] = {"outcome": outcome, "topic": None, "candidates": list(offered), "answer": ""}
     if t is not None and any(isinstance(a, Transcribe) for a in actions):
         out.update(heard=t.text, language=t.language, language_probability=round(t.language_probability, 2))
-    record = driver.turns[-1] if driver.turns and any(isinstance(a, RecordTurn) for a in actions) else None
-    if state.phase is Phase.CONFIRM_TOPIC:
-        out.update(outcome="confirm", candidates=list(state.offered))
-    elif record is not None and record.answer is not None and not record.answer.handover:
-        text = record.answer.text
-        out.update(outcome="answer", topic=record.answer.topic, answer=text.split(". ")[0].strip())
-    elif record is not None or state.phase is Phase.TRANSFERRED:
-        out["outcome"] = "handover"
-    elif "heard" in out and state.phase in (Phase.LISTENING, Phase.FOLLOW_UP) and t is not None and not t.no_speech:
-        out["outcome"] = "repeat"
+    if outcome == "answer":
+        answer = driver.turns[-1].answer
+        assert answer is not None
+        out.update(topic=answer.topic, answer=answer.text.split(". ")[0].strip())
     return out

@@ -10,7 +10,6 @@ simulated caller confirms a right guess and declines a wrong one.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import numpy as np
 from voice.audio import phone_roundtrip
 from voice.call_state import Phase
 from voice.domain import AudioClip
-from voice.driver import LocalDriver
+from voice.driver import LocalDriver, step_outcome
 from voice.engine_types import CallStarted, DigitsPressed, UtteranceFinished
 from voice.evaluation import judge, known_topics, summarise
 from voice.languages import get_language
@@ -29,8 +28,6 @@ from voice.outcome import Outcome
 from voice.services import Services
 from voice.tts.normalize import speakable
 from voice.wer import word_error_rate
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,21 +94,16 @@ def _one(services: Services, item: dict[str, Any], clip: AudioClip, known: set[s
     driver = LocalDriver(services, call_id="spoken-eval", audio_format=None)
     driver.feed(CallStarted("spoken-eval"))
     started = time.perf_counter()
-    driver.feed(UtteranceFinished(clip))
+    actions = driver.feed(UtteranceFinished(clip))
     state = driver.state
     if state.phase is Phase.CONFIRM_LANGUAGE and state.pending is not None:
         # "Do you speak …?": the caller confirms a right guess; a wrong one leads to the language menu
-        driver.feed(DigitsPressed("1" if state.pending.language == item["lang"] else "2"))
-    state = driver.state
+        actions += driver.feed(DigitsPressed("1" if state.pending.language == item["lang"] else "2"))
     transcript = driver.last_transcript
     answer = driver.turns[-1].answer if driver.turns else None
-    if driver.turns:
-        outcome = Outcome.ANSWER if answer is not None and not answer.handover else Outcome.HANDOVER
-        offered: tuple[str, ...] = ()
-    elif state.phase is Phase.CONFIRM_TOPIC:
-        outcome, offered = Outcome.CONFIRM, state.offered
-    else:  # asked to repeat (unsure recognition, no speech) or sent to the language menu
-        outcome, offered = Outcome.REPEAT, ()
+    step, offered = step_outcome(driver, actions)
+    # nothing answered, confirmed or handed over: asked to repeat (unsure, no speech) or the language menu
+    outcome = Outcome(step) if step else Outcome.REPEAT
     row = judge(item, transcript, answer, policy, known, outcome, offered)
     heard = transcript.text if transcript is not None else ""
     row.update(

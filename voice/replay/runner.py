@@ -19,7 +19,7 @@ import soundfile as sf
 
 from voice.audio import AudioDecodeError, load_audio
 from voice.domain import AudioClip
-from voice.driver import LocalDriver, PlayedItem
+from voice.driver import LocalDriver, PlayedItem, step_outcome
 from voice.engine import Phase
 from voice.engine_types import CallStarted, DigitsPressed, Transfer, UtteranceFinished
 from voice.languages import LANGUAGES
@@ -192,7 +192,8 @@ def _replay_turn(
         out.topic, out.handover, out.answer, out.answered = a.topic, bool(a.handover), a.text, True
         out.language = out.language or a.language
     out.handover = out.handover or any(isinstance(a, Transfer) for a in actions)
-    out.outcome, out.candidates = _outcome(driver, out, record, clip is not None)
+    outcome, offered = step_outcome(driver, actions)
+    out.outcome, out.candidates = outcome, list(offered)
     if options.keep_audio or options.roundtrip:
         out.answer_audio = [i.audio.data for i in played if i.audio is not None]
     if options.roundtrip and record is not None and record.answer is not None and not record.answer.handover:
@@ -200,19 +201,6 @@ def _replay_turn(
     if options.realtime:
         sleep(sum(_seconds(i) for i in played))  # the caller listening
     return _finish(out, turn, options)
-
-
-def _outcome(driver: LocalDriver, out: TurnOutcome, record: Any, spoke: bool) -> tuple[str, list[str]]:
-    """What the hotline did with this turn: answer, confirm (with the topics offered), repeat, hand over."""
-    if driver.state.phase is Phase.CONFIRM_TOPIC:
-        return "confirm", list(driver.state.offered)
-    if record is not None:
-        return ("answer" if record.answer is not None and not out.handover else "handover"), []
-    if out.handover:
-        return "handover", []
-    if spoke and out.status == "ok" and driver.state.phase in (Phase.LISTENING, Phase.FOLLOW_UP):
-        return "repeat", []  # heard, but too unsure to act on: the caller was asked to say it again
-    return "", []
 
 
 def _finish(out: TurnOutcome, turn: TurnInput, options: ReplayOptions) -> TurnOutcome:
