@@ -24,6 +24,7 @@ from voice.engine_types import (
     FindAnswer,
     Hangup,
     Listen,
+    LookupAnswer,
     NoInput,
     Play,
     PlaybackFinished,
@@ -196,11 +197,14 @@ def _goodbye(state: CallState, *first: str) -> Step:
 
 
 def _digits(state: CallState, digits: str) -> Step:
-    """A key cuts the prompt that is playing when it leads somewhere (a new prompt follows at once)."""
+    """A key cuts the prompt that is playing when it leads somewhere (a new prompt, or the answer the caller
+    chose, follows at once)."""
     playing = state.playing
     state, actions = _on_key(state, digits)
-    if playing is not None and any(isinstance(a, Play) for a in actions):
+    if playing is not None and any(isinstance(a, (Play, LookupAnswer)) for a in actions):
         cut = state.turn if playing == state.answer_play else None
+        if state.playing == playing:  # nothing new is playing yet (the answer is being looked up)
+            state = replace(state, playing=None)
         return state, [StopPlayback(playing, cut), *actions]
     return state, actions
 

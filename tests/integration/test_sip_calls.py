@@ -232,7 +232,14 @@ MALFORMED: list[tuple[str, bytes, int | None]] = [  # (what, bytes, expected sta
     ("not SDP", _request(body=b"hello", content_type="text/plain"), 415),
     ("huge body", _request(body=b"v=0\r\n" + b"a=x\r\n" * 20000), 413),
     ("BYE for no call", _request("BYE", "nocall"), 481),
-    ("unknown method", _request("PUBLISH", "pub"), 405),
+    ("known method not served", _request("PUBLISH", "pub"), 405),
+    ("unknown method", _request("FROBNICATE", "frob"), 501),
+    ("methods are case-sensitive", _request("invite", "lower"), 501),
+    ("unsupported extension required", _request(call_id="req", body=GOOD_SDP, extra="Require: 100rel, foo\r\n"), 420),
+    ("unsupported URI scheme", _request().replace(b"INVITE sip:hotline@127.0.0.1", b"INVITE mailto:h@127.0.0.1"), 416),
+    ("space after the version", _request().replace(b"SIP/2.0\r\n", b"SIP/2.0 \r\n", 1), 400),
+    ("two Call-IDs", _request(extra="Call-ID: other\r\n"), 400),
+    ("two Content-Lengths", _request(extra="Content-Length: 0\r\n", body=GOOD_SDP), 400),
     ("binary headers", b"INVITE sip:x@y SIP/2.0\r\nVia: \xff\xfe\r\n\r\n", None),
 ]
 
@@ -283,6 +290,94 @@ def test_malformed_messages_are_answered_or_dropped_and_the_next_call_works(hotl
                                                                 "codec_pt": "0", "codec_name": "PCMU"})
     assert result.ok, result.output + result.errors
     assert hotline.stored(hotline.finished(before + 1)[-1])["transport"] == "sip"
+
+
+class RawPeer:
+    """A SIP peer written out by hand, to send what SIPp's scenarios cannot (header order, reused Call-IDs)."""
+
+    def __init__(self, hotline: Hotline, transport: str) -> None:
+        self.transport = transport
+        kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+        self.sock = socket.socket(socket.AF_INET, kind)
+        self.sock.settimeout(5)
+        self.sock.connect(("127.0.0.1", hotline.server.port))
+        self.port = self.sock.getsockname()[1]
+        self.pending = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data) if self.transport == "tcp" else self.sock.send(data)
+
+    def replies_until(self, method: str = "INVITE") -> list[bytes]:
+        """Responses up to the first final one to a request of ``method``."""
+        out: list[bytes] = []
+        while True:
+            if self.transport == "udp":
+                out.append(self.sock.recv(65535))
+            else:
+                while b"\r\n\r\n" not in self.pending:
+                    self.pending += self.sock.recv(65535)
+                head, _, rest = self.pending.partition(b"\r\n\r\n")
+                length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+                out.append(head + b"\r\n\r\n" + rest[:length])
+                self.pending = rest[length:]
+            if (_status(out[-1]) or 0) >= 200 and re.search(rf"CSeq: \d+ {method}\r\n".encode(), out[-1]):
+                return out
+
+    def dialog(self, call_id: str, tag: str, branch: str, length_first: bool) -> tuple[bytes, list[bytes]]:
+        """INVITE (Content-Length first or last among the headers), then the replies up to the final one."""
+        via = f"Via: SIP/2.0/{self.transport.upper()} 127.0.0.1:{self.port};branch=z9hG4bK{branch}\r\n"
+        length = f"Content-Length: {len(GOOD_SDP)}\r\n"
+        headers = (
+            f"From: <sip:x@127.0.0.1>;tag={tag}\r\nTo: <sip:hotline@127.0.0.1>\r\nCall-ID: {call_id}\r\n"
+            f"CSeq: 1 INVITE\r\nContact: <sip:x@127.0.0.1:{self.port};transport={self.transport}>\r\n"
+            "Max-Forwards: 70\r\nContent-Type: application/sdp\r\n"
+        )
+        head = via + (length + headers if length_first else headers + length)
+        invite = f"INVITE sip:hotline@127.0.0.1 SIP/2.0\r\n{head}\r\n".encode() + GOOD_SDP
+        self.send(invite)
+        return invite, self.replies_until()
+
+    def ack_and_bye(self, invite: bytes, ok: bytes) -> int | None:
+        to = re.search(rb"\r\nTo: ([^\r]+)", ok).group(1).decode()  # type: ignore[union-attr]
+        text = invite.split(b"\r\n\r\n")[0].decode()
+        common = re.sub(r"\r\nTo: [^\r]+", f"\r\nTo: {to}", text).replace("Content-Type: application/sdp\r\n", "")
+        common = re.sub(r"Content-Length: \d+\r\n", "", common + "\r\n")
+        for method, cseq, branch in (("ACK", "1 ACK", "ack"), ("BYE", "2 BYE", "bye")):
+            msg = common.replace("INVITE sip:", f"{method} sip:").replace("CSeq: 1 INVITE", f"CSeq: {cseq}")
+            msg = re.sub(r"branch=z9hG4bK(\w+)", rf"branch=z9hG4bK\g<1>{branch}", msg, count=1)
+            self.send(f"{msg}Content-Length: 0\r\n\r\n".encode())
+        return _status(self.replies_until("BYE")[-1])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_content_length_before_other_headers_makes_a_call_and_a_reused_call_id_makes_another(hotline, transport):
+    before, errors = len(hotline.server.finished), hotline.server.stats["errors"]
+    peer = RawPeer(hotline, transport)
+    try:
+        call_id = f"reuse-{transport}-{os.getpid()}"
+        invite, replies = peer.dialog(call_id, "t1", "first", length_first=True)
+        assert [_status(r) for r in replies][-1] == 200, replies[-1][:200]
+        assert b"m=audio" in replies[-1]  # the SDP answer: the offer's body was framed as a body
+        assert peer.ack_and_bye(invite, replies[-1]) == 200
+        hotline.finished(before + 1)
+        # the same Call-ID again, a new dialog (a new tag), after the first call ended: a new call, not 500
+        invite, replies = peer.dialog(call_id, "t2", "second", length_first=True)
+        assert _status(replies[-1]) == 200, replies[-1][:200]
+        # and a merged copy of that INVITE by another path while the call is live: 482, the call goes on
+        copy = invite.replace(b"branch=z9hG4bKsecond", b"branch=z9hG4bKmerged")
+        peer.send(copy)
+        assert _status(peer.replies_until()[-1]) == 482
+        assert peer.ack_and_bye(invite, replies[-1]) == 200
+        first, second = hotline.finished(before + 2)[-2:]
+    finally:
+        peer.close()
+    stored = [hotline.stored(c) for c in (first, second)]
+    assert stored[0]["id"] != stored[1]["id"] and all(s["transport"] == "sip" for s in stored)
+    assert stored[0]["external_id"] == call_id and stored[1]["external_id"].startswith(call_id)
+    assert hotline.server.stats["errors"] == errors
 
 
 def test_options_keepalive_is_answered(hotline):

@@ -24,6 +24,7 @@ from voice.engine_types import (
     Play,
     Prompt,
     RecordTurn,
+    StopPlayback,
     Transcribe,
     Transcribed,
     Transfer,
@@ -130,8 +131,10 @@ def test_confirmation_offers_both_titles_and_keys_choose():
     assert dict(prompt.params) == {"topic": "die Verlängerung", "alternative": "die Fiktionsbescheinigung"}
     assert isinstance(actions[-1], CollectDigits)
     assert not any(isinstance(a, RecordTurn) for a in actions)  # nothing answered yet
+    question = state.playing
     state, actions = step(state, DigitsPressed("2"))
     assert actions[-1] == LookupAnswer(B, "de")
+    assert actions[0] == StopPlayback(question, None) and state.playing is None  # the key cuts the question
     state, actions = step(state, Answered(CHOSEN_B))
     record = next(a for a in actions if isinstance(a, RecordTurn))
     assert record.outcome == "confirm" and record.offered == (A, B) and record.choice == "2"

@@ -26,11 +26,20 @@ CANONICAL = {
 REASONS = {
     100: "Trying", 180: "Ringing", 200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Request Entity Too Large",
-    415: "Unsupported Media Type", 420: "Bad Extension", 481: "Call/Transaction Does Not Exist",
+    415: "Unsupported Media Type", 416: "Unsupported URI Scheme", 420: "Bad Extension",
+    482: "Loop Detected", 481: "Call/Transaction Does Not Exist",
     486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
     500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable", 505: "Version Not Supported",
 }
 REQUIRED = ("via", "from", "to", "call-id", "cseq")
+# headers a message may carry once only (RFC 3261 section 7.3.1: the others may repeat or be comma lists)
+SINGLE = ("from", "to", "call-id", "cseq", "content-length", "content-type", "max-forwards", "expires")
+# the methods of RFC 3261 and its common extensions: one the hotline does not serve is answered 405 with
+# Allow, any other 501 (section 8.2.1)
+KNOWN_METHODS = frozenset(
+    {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "NOTIFY", "SUBSCRIBE", "REFER", "MESSAGE",
+     "UPDATE", "PRACK", "PUBLISH"}
+)
 _TOKEN = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]+$")
 
 
@@ -119,14 +128,18 @@ def parse_message(data: bytes, max_bytes: int = 16384, stream: bool = False) -> 
     problem = "" if sep else "no blank line after the headers"
     if message.is_request:
         version, message.reason = message.reason, ""
-        if version != SIP_VERSION:
+        if not re.fullmatch(r"SIP/\d+\.\d+", version, re.I):
+            problem = f"malformed version {version[:20]!r}"
+        elif version.upper() != SIP_VERSION:  # the version is case-insensitive (section 7.1)
             problem = f"unsupported version {version[:20]!r}"
-        elif not message.uri:
-            problem = "missing or unsupported Request-URI"
+        elif not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:\S+", message.uri):
+            problem = f"malformed Request-URI {message.uri[:60]!r}"
+        elif not re.match(r"(sips?|tel):", message.uri, re.I):
+            problem = f"unsupported URI scheme in {message.uri[:60]!r}"
     for line in lines[1:]:
         if line[:1] in (" ", "\t") and message.headers:  # folded continuation
             name, value = message.headers[-1]
-            message.headers[-1] = (name, f"{value} {line.strip()}")
+            message.headers[-1] = (name, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
         name = name.strip().lower()
@@ -153,10 +166,14 @@ def parse_message(data: bytes, max_bytes: int = 16384, stream: bool = False) -> 
 
 def _check(message: SipMessage, body: bytes, problem: str, max_bytes: int, stream: bool) -> None:
     if problem:
-        raise SipError(505 if problem.startswith("unsupported version") else 400, problem)
+        status = 505 if problem.startswith("unsupported version") else 400
+        raise SipError(416 if problem.startswith("unsupported URI") else status, problem)
     missing = [h for h in REQUIRED if not message.get(h)]
     if missing:
         raise SipError(400, f"missing {', '.join(missing)}")
+    repeated = [h for h in SINGLE if len(message.get_all(h)) > 1]
+    if repeated:
+        raise SipError(400, f"{', '.join(repeated)} given more than once")
     number, method = parse_cseq(message.get("cseq"))
     if message.is_request and method != message.method:
         raise SipError(400, "CSeq method does not match the request")
@@ -185,10 +202,9 @@ def _start_line(line: str) -> SipMessage:
         if not (parts[1].isdigit() and len(parts[1]) == 3):
             raise SipError(0, "bad status line")
         return SipMessage(status=int(parts[1]), reason=parts[2])
-    if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[2].startswith("SIP/"):
+    if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[2].upper().startswith("SIP/"):
         raise SipError(0, f"not a SIP start line: {line[:60]!r}")
-    uri = parts[1] if re.match(r"^(sips?|tel):\S+$", parts[1], re.I) else ""  # empty: answered 400
-    return SipMessage(method=parts[0].upper(), uri=uri, reason=parts[2])
+    return SipMessage(method=parts[0], uri=parts[1], reason=parts[2])  # method names are case-sensitive
 
 
 def split_commas(value: str) -> list[str]:
@@ -216,7 +232,13 @@ def parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
     if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or not _TOKEN.match(parts[1]):
         raise SipError(400, f"malformed CSeq {value[:40]!r}")
-    return int(parts[0]), parts[1].upper()
+    return int(parts[0]), parts[1]
+
+
+def unsupported_extensions(message: SipMessage, supported: frozenset[str]) -> list[str]:
+    """The option tags in Require that the hotline does not support (answered 420 with Unsupported)."""
+    required = [tag.strip() for value in message.get_all("require") for tag in value.split(",")]
+    return [tag for tag in required if tag and tag.lower() not in supported]
 
 
 def via_params(via: str) -> dict[str, str]:

@@ -29,7 +29,9 @@ from typing import Any
 from voice.office_hours import is_open
 from voice.services import Services
 from voice.sip.auth import DigestAuth
+from voice.sip.framing import FramingError, StreamFramer
 from voice.sip.message import (
+    KNOWN_METHODS,
     SipError,
     SipMessage,
     name_addr_uri,
@@ -38,6 +40,7 @@ from voice.sip.message import (
     parse_message,
     response,
     tag_of,
+    unsupported_extensions,
     uri_host_port,
     uri_user,
     via_params,
@@ -49,6 +52,7 @@ from voice.stream.session import StreamSession
 log = logging.getLogger(__name__)
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
+SUPPORTED: frozenset[str] = frozenset()  # option tags the hotline implements (a Require of any other: 420)
 USER_AGENT = "immigration-hotline"
 T1, T2 = 0.5, 4.0
 
@@ -119,6 +123,15 @@ class SipCall:
     def remote_tag(self) -> str:
         return tag_of(self.invite.get("from"))
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return dialog_key(self.invite)
+
+
+def dialog_key(request: SipMessage) -> tuple[str, str]:
+    """Calls are told apart by Call-ID and the caller's tag: a Call-ID alone may be reused (RFC 3261 12)."""
+    return request.call_id, tag_of(request.get("from"))
+
 
 class SipSink:
     """A session's output as RTP and SIP (the player's clock thread calls these: never block it)."""
@@ -153,10 +166,14 @@ class SipServer:
         self.networks = s.sip_networks()
         self.auth = DigestAuth(s.sip_username, s.sip_password, s.sip_realm) if s.sip_username else None
         self.rtp_range = s.sip_rtp_range()
-        self.calls: dict[str, SipCall] = {}
+        self.calls: dict[tuple[str, str], SipCall] = {}  # by dialog_key()
         self.finished: list[SipCall] = []  # recent calls, for tests and the benchmark
         self.lock = threading.RLock()
         self.timers = Timers()
+        self._handlers: dict[str, Callable[[SipMessage, Flow], None]] = {
+            "INVITE": self._on_invite, "ACK": self._on_ack, "CANCEL": self._on_cancel, "BYE": self._on_bye,
+            "OPTIONS": self._on_options, "INFO": self._on_info, "NOTIFY": self._on_notify,
+        }
         self.pending: dict[str, Callable[[SipMessage | None], None]] = {}  # branch -> client transaction
         self.port = s.sip_port
         self.stats = {"received": 0, "rejected": 0, "malformed": 0, "errors": 0}
@@ -239,35 +256,23 @@ class SipServer:
                 conn.sendall(out)
 
         flow = Flow("TCP", addr, send)
-        buffer = b""
+        framer = StreamFramer(limit)
         conn.settimeout(300)
         try:
             while not self._stop.is_set():
                 chunk = conn.recv(65536)
                 if not chunk:
                     return
-                buffer += chunk
-                while True:
-                    stripped = buffer.lstrip(b"\r\n")
-                    if stripped != buffer:
-                        if buffer.startswith(b"\r\n\r\n"):
-                            send(b"\r\n")  # RFC 5626 keep-alive pong
-                        buffer = stripped
-                    end = buffer.find(b"\r\n\r\n")
-                    if end < 0:
-                        if len(buffer) > limit:
-                            log.warning("SIP/TCP %s: header section over %d bytes; closing", addr[0], limit)
-                            return
-                        break
-                    head = buffer[:end]
-                    match = re.search(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", head, re.I | re.M)
-                    length = int(match.group(1)) if match else 0
-                    if length > limit:
-                        self.receive(head + b"\r\n\r\n", flow)  # answered 413 (it can say so without the body)
-                        return
-                    if len(buffer) < end + 4 + length:
-                        break
-                    message, buffer = buffer[: end + 4 + length], buffer[end + 4 + length :]
+                try:
+                    framed = framer.feed(chunk)
+                except FramingError as exc:
+                    log.warning("SIP/TCP %s: %s; closing", addr[0], exc)
+                    if exc.head:
+                        self.receive(exc.head, flow)  # answered 413: it can say so without the body
+                    return
+                for _ in range(framed.pongs):
+                    send(b"\r\n")  # RFC 5626 keep-alive pong
+                for message in framed.messages:
                     self.receive(message, flow)
         except OSError:
             return
@@ -297,10 +302,15 @@ class SipServer:
                 self._client_response(message)
                 return
             self._note_source(message, flow)
-            handler = getattr(self, f"_on_{message.method.lower()}", None)
+            handler = self._handlers.get(message.method)
             if handler is None:
-                if message.method != "ACK":
-                    self._send(flow, response(message, 405, extra=[("allow", ALLOW)]))
+                status = 405 if message.method in KNOWN_METHODS else 501
+                self._send(flow, response(message, status, extra=[("allow", ALLOW)]))
+                return
+            unsupported = unsupported_extensions(message, SUPPORTED) if message.method not in ("ACK", "CANCEL") else []
+            if unsupported:
+                self._send(flow, response(message, 420, to_tag=new_tag(),
+                                          extra=[("unsupported", ", ".join(unsupported))]))
                 return
             handler(message, flow)
         except Exception:
@@ -362,7 +372,7 @@ class SipServer:
 
     def _call_for(self, message: SipMessage) -> SipCall | None:
         with self.lock:
-            call = self.calls.get(message.call_id)
+            call = self.calls.get(dialog_key(message))
         if call is None:
             return None
         to_tag = tag_of(message.get("to"))
@@ -374,6 +384,11 @@ class SipServer:
 
     def _on_invite(self, request: SipMessage, flow: Flow) -> None:
         existing = self._call_for(request)
+        with self.lock:
+            late = any(c.key == dialog_key(request) and c.invite.branch == request.branch for c in self.finished)
+        if existing is None and late:
+            log.info("SIP: a late copy of the INVITE of ended call %s ignored", request.call_id)
+            return
         if existing is not None and request.branch == existing.invite.branch:
             if existing.last_response:
                 with contextlib.suppress(OSError):
@@ -384,6 +399,11 @@ class SipServer:
                 self._send(flow, response(request, 481))
             else:
                 self._reinvite(existing, request, flow)
+            return
+        if existing is not None:  # a second INVITE for a dialog that is being set up or is live
+            merged = request.cseq == existing.invite.cseq  # the same request by another path (section 8.2.2.2)
+            self._send(flow, response(request, 482 if merged else 400, to_tag=new_tag(),
+                                      extra=[] if merged else [("warning", '399 hotline "dialog exists"')]))
             return
         if self.auth is not None:
             verdict = self.auth.check("INVITE", request.get("authorization") or request.get("proxy-authorization"))
@@ -418,7 +438,7 @@ class SipServer:
             call.rtp.configure(offer.address, offer.port, offer.payload_type, offer.codec, offer.event_pt,
                                sending=not offer.on_hold)
         with self.lock:
-            self.calls[call.call_id] = call
+            self.calls[call.key] = call
         self._send(flow, response(request, 100))
         call.last_response = self._send(flow, response(request, 180, to_tag=call.local_tag,
                                                        extra=[("contact", self._contact(flow))]))
@@ -467,7 +487,7 @@ class SipServer:
         call.state = "answered"
         ok = response(call.invite, 200, to_tag=call.local_tag, body=self._sdp(call),
                       extra=[("contact", self._contact(call.flow)), ("allow", ALLOW),
-                             ("content-type", "application/sdp"), ("supported", "replaces")])
+                             ("content-type", "application/sdp")])
         call.last_response = self._send(call.flow, ok)
         call.rtp.start()
         call.session.start(office_open=office_open)
@@ -518,7 +538,7 @@ class SipServer:
 
     def _on_cancel(self, request: SipMessage, flow: Flow) -> None:
         with self.lock:
-            call = self.calls.get(request.call_id)
+            call = self.calls.get(dialog_key(request))
         if call is None or call.invite.branch != request.branch:
             self._send(flow, response(request, 481))
             return
@@ -540,8 +560,7 @@ class SipServer:
 
     def _on_options(self, request: SipMessage, flow: Flow) -> None:
         self._send(flow, response(request, 200, to_tag="" if tag_of(request.get("to")) else new_tag(),
-                                  extra=[("allow", ALLOW), ("accept", "application/sdp"),
-                                         ("supported", "replaces")]))
+                                  extra=[("allow", ALLOW), ("accept", "application/sdp")]))
 
     def _on_info(self, request: SipMessage, flow: Flow) -> None:
         call = self._call_for(request)
@@ -688,8 +707,8 @@ class SipServer:
         call.state = "ended"
         call.rtp.close()
         with self.lock:
-            if self.calls.get(call.call_id) is call:
-                del self.calls[call.call_id]
+            if self.calls.get(call.key) is call:
+                del self.calls[call.key]
                 self.finished = [*self.finished[-63:], call]
 
 

@@ -190,6 +190,8 @@ class SqlCallStore:
         p = {k: _parse_time(k, v) for k, v in payload.items()}
         with self.engine.begin() as conn:
             if op == "start_call":
+                if p.get("external_id"):
+                    p["external_id"] = _free_external_id(conn, p["external_id"])
                 conn.execute(calls.insert().values(handovers=0, **p))
             elif op == "record_turn":
                 conn.execute(turns.insert().values(**p))
@@ -270,3 +272,21 @@ def _parse_time(key: str, value: Any) -> Any:
     if key.endswith("_at") and isinstance(value, str):
         return dt.datetime.fromisoformat(value)
     return value
+
+
+EXTERNAL_ID_LENGTH = 64  # the column's width
+
+
+def _free_external_id(conn: Any, external_id: str) -> str:
+    """The transport's call identifier as stored: fitted to the column, and made unique when it was seen
+    before (a SIP Call-ID may be reused by a later call, or by a second dialog at the same time)."""
+    base = external_id
+    if len(base) > EXTERNAL_ID_LENGTH:
+        digest = hashlib.sha256(base.encode()).hexdigest()[:16]
+        base = f"{base[: EXTERNAL_ID_LENGTH - 17]}~{digest}"
+    candidate, n = base, 1
+    while conn.execute(select(calls.c.id).where(calls.c.external_id == candidate)).first() is not None:
+        n += 1
+        suffix = f"#{n}"
+        candidate = base[: EXTERNAL_ID_LENGTH - len(suffix)] + suffix
+    return candidate
