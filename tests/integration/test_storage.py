@@ -195,3 +195,15 @@ def test_rating_survives_a_database_outage(tmp_path):
     call = store.get_call(call_id)
     assert call["rating"] == 5 and call["end_reason"] == "completed"
     assert not (tmp_path / "spool.jsonl").exists()
+
+
+def test_a_reused_or_overlong_transport_id_still_starts_a_call(store):
+    first = store.start_call("sip", external_id="same-call-id@pbx")
+    second = store.start_call("sip", external_id="same-call-id@pbx")  # a SIP Call-ID used again later
+    long_id = "x" * 40 + "@" + "pbx.example.org" * 10
+    third = store.start_call("sip", external_id=long_id)
+    ids = [store.get_call(c)["external_id"] for c in (first, second, third)]
+    assert ids[0] == "same-call-id@pbx" and ids[1].startswith("same-call-id@pbx") and ids[1] != ids[0]
+    assert len(ids[2]) <= 64 and ids[2].startswith("x" * 40)
+    fourth = store.start_call("sip", external_id=long_id)
+    assert store.get_call(fourth)["external_id"] not in ids and len(store.get_call(fourth)["external_id"]) <= 64
