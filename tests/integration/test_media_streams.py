@@ -257,6 +257,43 @@ def test_a_stream_nobody_announced_or_garbage_is_refused(line, messages, reason,
     assert closed.value.reason == 1008 and reason in caplog.text  # policy violation, and why, in the log
 
 
+def test_a_silent_socket_is_closed_after_the_start_deadline_and_one_address_cannot_hold_many(line, monkeypatch):
+    import simple_websocket
+
+    from voice.web import media_stream
+
+    monkeypatch.setattr(media_stream, "START_TIMEOUT_S", 1.0)
+    url = line.base_url.replace("http", "ws") + "/twilio/stream"
+    sockets = [simple_websocket.Client.connect(url) for _ in range(media_stream.MAX_UNSTARTED_PER_ADDRESS + 1)]
+    try:
+        started = time.monotonic()
+        closed_at: list[tuple[float, int | None]] = []
+        for ws in reversed(sockets):  # the last one first: it was over the limit
+            try:
+                while True:
+                    ws.receive(timeout=0.2)
+                    assert time.monotonic() - started < 5, "a silent socket was kept open"
+            except simple_websocket.ConnectionClosed as exc:
+                closed_at.append((time.monotonic() - started, exc.reason))
+    finally:
+        for ws in sockets:
+            with contextlib.suppress(simple_websocket.ConnectionClosed):
+                ws.close()
+    assert all(reason == 1008 for _, reason in closed_at)
+    assert closed_at[0][0] < 0.5  # the one over the limit at once
+    assert all(0.9 < t < 3.0 for t, _ in closed_at[1:])  # the others at the deadline
+    calls = line.app.extensions["hotline_streams"]  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 3
+    while calls.unstarted and time.monotonic() < deadline:  # the handlers finish just after closing
+        time.sleep(0.05)
+    assert not calls.unstarted  # nothing is left counted against the address
+    caller = line.caller("CAafter")  # a real call still starts afterwards
+    try:
+        caller.wait_for_media(0.0, timeout=15)
+    finally:
+        caller.hang_up()
+
+
 def test_behind_https_the_stream_url_is_wss_and_the_webhook_stays_signed(tmp_path, settings, faq_answerer):
     import xml.etree.ElementTree as ET
 

@@ -18,12 +18,13 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
@@ -32,6 +33,7 @@ from voice.services import Services
 from voice.stream.endpointer import EndpointSettings
 from voice.stream.session import StreamSession, StreamSettings
 from voice.stream.vad import SileroModel
+from voice.web.throttle import WarnThrottle
 
 log = logging.getLogger(__name__)
 bp = Blueprint("media_stream", __name__)
@@ -39,6 +41,8 @@ sock = Sock()
 
 MAX_MESSAGE_BYTES = 64 * 1024  # a 20 ms media message is ~300 bytes; anything huge is not Twilio
 REGISTRATION_TTL_S = 120.0
+START_TIMEOUT_S = 5.0  # Twilio sends "connected" and "start" at once; a socket that does not is closed
+MAX_UNSTARTED_PER_ADDRESS = 8  # sockets from one address that have not yet shown a valid token
 
 
 class ProtocolError(ValueError):
@@ -63,6 +67,22 @@ class StreamCalls:
         self.outcomes: dict[str, str] = {}  # CallSid -> "transfer" | "hangup"
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stream-work")
         self.finished: list[StreamSession] = []  # recent sessions, for tests and the benchmark
+        self.unstarted: Counter[str] = Counter()  # client address -> sockets still without a valid start
+        self.refusals = WarnThrottle()
+
+    def admit_unstarted(self, address: str) -> bool:
+        """Count a new socket from ``address`` until it starts; False when that address has too many."""
+        with self.lock:
+            if self.unstarted[address] >= MAX_UNSTARTED_PER_ADDRESS:
+                return False
+            self.unstarted[address] += 1
+            return True
+
+    def started_or_gone(self, address: str) -> None:
+        with self.lock:
+            self.unstarted[address] -= 1
+            if self.unstarted[address] <= 0:
+                del self.unstarted[address]
 
     def token(self, call_sid: str) -> str:
         return hmac.new(self.secret, f"stream:{call_sid}".encode(), hashlib.sha256).hexdigest()
@@ -179,9 +199,22 @@ def media_stream(ws: Any) -> None:
     store = current_app.extensions["hotline_store"]
     session: StreamSession | None = None
     call_sid = ""
+    address = request.remote_addr or "?"
+    if not calls.admit_unstarted(address):
+        if count := calls.refusals.count(address):
+            log.warning("media streams refused: %s had %d sockets without a start (%d refused)",
+                        address, MAX_UNSTARTED_PER_ADDRESS, count)
+        with contextlib.suppress(Exception):
+            ws.close(reason=1008, message="too many unstarted streams")
+        return
+    unstarted = True
+    deadline = time.monotonic() + START_TIMEOUT_S
     try:
         while True:
-            message = _parse(ws.receive())
+            raw = ws.receive(timeout=None if session is not None else max(0.0, deadline - time.monotonic()))
+            if raw is None and session is None:
+                raise ProtocolError(f"no valid start message within {START_TIMEOUT_S:.0f} s")
+            message = _parse(raw)
             event = message["event"]
             if event == "connected":
                 continue
@@ -192,6 +225,8 @@ def media_stream(ws: Any) -> None:
                 stream_sid = str(_field(message, "start", "streamSid"))
                 params = _field(message, "start", "customParameters")
                 registration = calls.claim(call_sid, str(params.get("token", "")) if isinstance(params, dict) else "")
+                calls.started_or_gone(address)
+                unstarted = False
                 sink = TwilioSink(ws, stream_sid, call_sid, calls)
                 session = StreamSession(
                     services,
@@ -238,5 +273,7 @@ def media_stream(ws: Any) -> None:
     except Exception:
         log.exception("media stream of call %s failed", call_sid or "?")
     finally:
+        if unstarted:
+            calls.started_or_gone(address)
         if session is not None:
             session.end("connection-lost")  # no-op when the call already ended

@@ -1,7 +1,9 @@
 """The production web server: gunicorn, one process, threads for webhooks and live Media Streams.
 
 Calls in progress live in the process (Twilio call registry, streaming sessions), so there is exactly
-one worker process; each WebSocket holds one thread for the length of its call, hence ``threads``.
+one worker process; each WebSocket holds one thread for the length of its call, hence ``threads``. The
+worker is gunicorn's threaded worker with one change (``voice/web/worker.py``): a connection gets a
+thread only once its request has arrived, so slow or idle clients cannot take the threads.
 The application (and its models) is built inside that worker, after gunicorn forks: thread pools of the
 speech models do not survive a fork.
 """
@@ -21,7 +23,7 @@ class HotlineServer(BaseApplication):
         self.options = {
             "bind": f"{host}:{port}",
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": "voice.web.worker.GatheringThreadWorker",  # gthread; threads only for whole requests
             "threads": threads,
             "timeout": 60,
             "graceful_timeout": 10,

@@ -1,0 +1,153 @@
+"""Hostile traffic against the real server (``app.py serve``, Media Streams mode) on loopback.
+
+An attacker on 127.0.0.2 keeps, for the length of a real call, 200 WebSocket connections to the stream
+endpoint that never send a start message and 100 connections that send their request headers one line
+every two seconds, reconnecting whatever the server closes. Meanwhile a caller on 127.0.0.1 makes a real
+call (real Whisper, retrieval and eSpeak) and ``/healthz`` is asked every 0.2 s: every answer within
+1 s, the call answered. Bounded: about a minute.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.servers import free_port, server_log, start_hotline
+from voice.stream.load_client import StreamCaller, trim_silence
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "abuse-token"
+ATTACKER = "127.0.0.2"
+
+
+@pytest.fixture()
+def server(tmp_path):
+    office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
+    office["opening_hours"] = {d: "" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    (tmp_path / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOTLINE_TWILIO_AUTH_TOKEN": TOKEN,
+        "HOTLINE_TWILIO_MEDIA": "stream",
+        "HOTLINE_PORT": str(port),
+        "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
+        "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),
+        "HOTLINE_OFFICE_PROFILE": str(tmp_path / "office.yaml"),
+        "HOTLINE_ASR_UNSURE_LOGPROB": "-5",  # the server's defences are under test, not recognition doubts
+        "HOTLINE_ASR_GARBLED_LOGPROB": "-9",
+    }
+    proc = start_hotline(env, port)
+    yield port, proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+class Attacker:
+    """Keeps ``count`` connections of one kind open from ``ATTACKER``, reopening each one the server closes."""
+
+    def __init__(self, port: int, count: int, kind: str) -> None:
+        self.port, self.count, self.kind = port, count, kind
+        self.stop = threading.Event()
+        self.opened = 0
+        self.threads = [threading.Thread(target=self._keep_one, daemon=True) for _ in range(count)]
+
+    def __enter__(self) -> Attacker:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+    def _keep_one(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5, source_address=(ATTACKER, 0)) as s:
+                    self.opened += 1
+                    if self.kind == "idle-websocket":
+                        self._idle_websocket(s)
+                    else:
+                        self._slow_headers(s)
+            except OSError:
+                pass
+            self.stop.wait(0.5)
+
+    def _idle_websocket(self, s: socket.socket) -> None:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(
+            f"GET /twilio/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        s.settimeout(0.5)
+        while not self.stop.is_set():  # say nothing, and wait until the server gives up on us
+            try:
+                if not s.recv(4096):
+                    return
+            except TimeoutError:
+                continue
+
+    def _slow_headers(self, s: socket.socket) -> None:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        n = 0
+        while not self.stop.wait(2.0):
+            n += 1
+            s.sendall(f"X-Slow-{n}: {'a' * 20}\r\n".encode())
+
+
+def test_idle_websockets_and_slow_headers_do_not_freeze_the_hotline(server):
+    from voice.tts.espeak import EspeakSynthesizer
+
+    port, proc = server
+    base = f"http://127.0.0.1:{port}"
+    spoken = EspeakSynthesizer().synthesize("Wie kann ich meine Aufenthaltserlaubnis verlängern?", "de")
+    question = trim_silence(spoken.audio)
+    health: list[float] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                requests.get(f"{base}/healthz", timeout=5).raise_for_status()
+                health.append(time.monotonic() - started)
+            except requests.RequestException as exc:
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+            stop.wait(0.2)
+
+    with Attacker(port, 200, "idle-websocket") as sockets, Attacker(port, 100, "slow-headers") as slow:
+        time.sleep(8.0)  # the attack is in full swing: past the first start deadline and several header lines
+        prober = threading.Thread(target=probe, daemon=True)
+        prober.start()
+        caller = StreamCaller(base, TOKEN, "CAabuse")
+        try:
+            caller.dial()
+            caller.wait_for_media(0.0, timeout=30)  # the greeting
+            caller.wait_quiet(timeout=60)
+            last_voiced = caller.say(question)
+            answer_at = caller.wait_for_media(last_voiced, timeout=30)
+            time.sleep(3.0)
+            answer_s = caller.received.audio_seconds_between(answer_at, time.monotonic())
+        finally:
+            caller.hang_up()
+            stop.set()
+            prober.join(timeout=10)
+    assert proc.poll() is None, server_log(proc)
+    assert answer_s >= 2.0, f"the caller got {answer_s:.1f} s of answer"
+    assert not failures and health, failures[:5]
+    assert max(health) < 1.0, f"/healthz took up to {max(health):.2f} s (p50 {sorted(health)[len(health) // 2]:.3f} s)"
+    assert sockets.opened > 200 and slow.opened >= 100  # the server closed idle sockets and they came back
+    log = server_log(proc)
+    assert "no valid start message" in log and "too many unfinished requests" in log  # the defences did the work

@@ -1,0 +1,153 @@
+"""gunicorn's threaded worker, except that a connection gets a thread only once its request has arrived.
+
+With the stock worker a client that sends one byte, or its headers one line every few seconds, holds one
+of the worker's threads for as long as it likes; a few dozen such clients (no login needed) leave none
+for Twilio's webhooks and the health check. Here the worker's event loop gathers each request's head (and
+a small body of announced length) without a thread, the way a reverse proxy buffers requests, and hands
+the connection to a thread when the request is complete. A connection that does not finish its request
+within ``HEAD_TIMEOUT_S`` is closed, and one client address may have at most ``MAX_GATHERING_PER_ADDRESS``
+requests in the making. Kept-alive connections are gathered the same way for each further request.
+TLS is left to the reverse proxy in front (with ``certfile`` set the stock behaviour applies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import selectors
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from voice.web.throttle import WarnThrottle
+
+HEAD_TIMEOUT_S = 10.0  # the whole request head (and a small body) must arrive within this
+MAX_GATHERING_PER_ADDRESS = 32  # requests being received at once from one client address
+MAX_HEAD_BYTES = 16384  # more than this is handed over at once: gunicorn answers 431
+MAX_GATHERED_BODY = 65536  # bodies up to this (Content-Length) are gathered too; larger ones read in a thread
+
+
+@dataclass
+class _Gathering:
+    deadline: float
+    address: str
+    data: bytearray = field(default_factory=bytearray)
+
+
+class GatheringThreadWorker(ThreadWorker):
+    def init_process(self) -> None:
+        self.gathering: dict[TConn, _Gathering] = {}
+        self.per_address: Counter[str] = Counter()
+        self.refused = WarnThrottle()
+        super().init_process()
+
+    # ---- where connections come from --------------------------------------------------------------
+
+    def accept(self, listener: Any) -> None:
+        if self.cfg.is_ssl:
+            super().accept(listener)
+            return
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        self._gather(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
+
+    def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
+        if self.cfg.is_ssl:
+            super().on_client_socket_readable(conn, client)
+            return
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._gather(conn)
+
+    # ---- gathering a request without a thread ------------------------------------------------------
+
+    def _gather(self, conn: TConn) -> None:
+        address = conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)
+        if self.per_address[address] >= MAX_GATHERING_PER_ADDRESS:
+            self._refuse(address)
+            self._close(conn)
+            return
+        self.per_address[address] += 1
+        conn.sock.setblocking(False)
+        self.gathering[conn] = _Gathering(time.monotonic() + HEAD_TIMEOUT_S, address)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, conn))
+
+    def _readable(self, conn: TConn, _client: Any) -> None:
+        state = self.gathering[conn]
+        try:
+            chunk = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # the client went away before finishing its request
+            self._stop_gathering(conn)
+            self._close(conn)
+            return
+        state.data += chunk
+        if _complete(state.data):
+            self._stop_gathering(conn)
+            self._hand_over(conn, bytes(state.data))
+
+    def _refuse(self, address: str) -> None:
+        if count := self.refused.count(address):
+            self.log.warning("too many unfinished requests from %s: %d connections closed", address, count)
+
+    def _hand_over(self, conn: TConn, data: bytes) -> None:
+        conn.data_ready = True
+        if conn.initialized:
+            conn.parser.unreader.unread(data)
+        else:
+            conn.hotline_prefix = data  # given to the parser once the thread has set it up
+        self.enqueue_req(conn)
+
+    def _stop_gathering(self, conn: TConn) -> None:
+        state = self.gathering.pop(conn)
+        self.per_address[state.address] -= 1
+        if self.per_address[state.address] <= 0:
+            del self.per_address[state.address]
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            self.poller.unregister(conn.sock)
+
+    def _close(self, conn: TConn) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        for conn in [c for c, s in self.gathering.items() if s.deadline <= now]:
+            self._stop_gathering(conn)
+            self._close(conn)
+
+    def handle(self, conn: TConn) -> Any:
+        prefix = getattr(conn, "hotline_prefix", None)
+        if prefix is not None:
+            conn.hotline_prefix = None
+            conn.sock.setblocking(True)
+            conn.init()
+            conn.parser.unreader.unread(prefix)
+        return super().handle(conn)
+
+
+def _complete(data: bytearray) -> bool:
+    """Whether the request head has arrived, with its body when that is small and of announced length."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return len(data) > MAX_HEAD_BYTES
+    length = 0
+    for line in bytes(data[:end]).split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            value = value.strip()
+            length = int(value) if value.isdigit() and len(value) < 10 else 0
+    return length > MAX_GATHERED_BODY or len(data) >= end + 4 + length
