@@ -41,7 +41,8 @@ def main() -> int:
     clips = sorted((ROOT / "tests/data/speech").glob("*.*"))
     clips = [c for c in clips if c.suffix in (".wav", ".ogg")]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = replace(Settings.from_env(), twilio_auth_token=TOKEN, audio_cache_dir=Path(tmp) / "audio")
+        settings = replace(Settings.from_env(), twilio_auth_token=TOKEN, audio_cache_dir=Path(tmp) / "audio",
+                           recording_hosts="http://127.0.0.1")  # the local media server plays Twilio
         store = SqlCallStore(f"sqlite:///{tmp}/calls.db", Path(tmp) / "spool", b"bench")
         app = create_app(settings, create_services(settings), store=store)
         client = app.test_client()

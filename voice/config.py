@@ -62,6 +62,7 @@ class Settings:
     audio_url_ttl_s: int = 3600
     webhook_budget_s: float = 10.0  # longer work plays "one moment" and continues by redirect
     recording_fetch_tries: int = 5
+    recording_hosts: str = "*.twilio.com"  # where recordings may come from (https; "http://HOST" allows plain HTTP)
     twilio_media: str = "record"  # "record": record-and-answer turns; "stream": real-time Media Streams
     vad_threshold: float = 0.5  # streaming endpointer: Silero speech probability that counts as speech
     vad_min_speech_ms: int = 160  # voiced time before speech interrupts a prompt or counts as a question

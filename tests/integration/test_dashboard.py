@@ -4,6 +4,7 @@ review marks in the knowledge-base files, replays and the ``users`` command (no 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import subprocess
@@ -78,6 +79,94 @@ def test_repeated_failed_logins_lock_the_name_for_a_while(site):
     form = {"name": "lotte", "password": "lottelotte!", "csrf_token": token(client)}
     locked = client.post("/dashboard/login", data=form)
     assert locked.status_code == 401 and "Too many" in locked.text
+
+
+def test_simultaneous_guesses_are_not_all_checked(site):
+    """Forty-one logins for one name at the same moment, each in its own thread: only five are checked
+    (an attempt is reserved before its password is), the rest are refused unseen."""
+    import threading
+
+    app, store, _, _ = site
+    Accounts(store.engine).add("greta", "gretagreta!", "viewer")
+    results: list[str] = []
+    gate = threading.Barrier(41)
+
+    def attempt(password: str) -> None:
+        client = app.test_client()
+        form = {"name": "greta", "password": password, "csrf_token": token(client)}
+        gate.wait()
+        reply = client.post("/dashboard/login", data=form)
+        results.append("in" if reply.status_code == 302 else "locked" if "Too many" in reply.text else "wrong")
+
+    threads = [threading.Thread(target=attempt, args=(f"guess-{i}",)) for i in range(40)]
+    threads.append(threading.Thread(target=attempt, args=("gretagreta!",)))  # the right one among them
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 41
+    assert results.count("wrong") + results.count("in") == 5 and results.count("locked") == 36, sorted(results)
+
+
+def client_from(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_a_guesser_does_not_lock_out_the_owner_and_a_flood_of_names_is_stopped(site):
+    app, store, _, _ = site
+    Accounts(store.engine).add("hanna", "hannahanna!", "viewer")
+    guesser = client_from(app, "203.0.113.50")
+    for _ in range(5):
+        guesser.post("/dashboard/login", data={"name": "hanna", "password": "x", "csrf_token": token(guesser)})
+    assert "Too many" in guesser.post("/dashboard/login", data={"name": "hanna", "password": "hannahanna!",
+                                                                 "csrf_token": token(guesser)}).text
+    owner = client_from(app, "10.1.2.3")
+    ok = owner.post("/dashboard/login", data={"name": "hanna", "password": "hannahanna!", "csrf_token": token(owner)})
+    assert ok.status_code == 302
+    flood = client_from(app, "198.51.100.77")
+    replies = [flood.post("/dashboard/login", data={"name": f"n{i}", "password": "x", "csrf_token": token(flood)})
+               for i in range(30)]
+    assert sum("Too many" in r.text for r in replies) == 10  # 20 failures per address, whatever the names
+
+
+def test_logout_and_a_new_password_end_the_session_on_the_server_and_age_counts_from_login(site):
+    from voice.storage.schema import dashboard_sessions
+
+    app, store, _, _ = site
+    Accounts(store.engine).add("ida", "idaidaidaida", "viewer")
+    client = logged_in(app, "ida", "idaidaidaida")
+    kept = client.get_cookie("hotline_dashboard", path="/dashboard").value  # what a thief would keep
+    assert client.get("/dashboard/").status_code == 200
+    client.post("/dashboard/logout", data={"csrf_token": token(client, "/dashboard/")})
+    thief = app.test_client()
+    thief.set_cookie("hotline_dashboard", kept, path="/dashboard")
+    assert thief.get("/dashboard/").status_code == 302  # the old cookie no longer opens anything
+
+    other = logged_in(app, "ida", "idaidaidaida")
+    assert other.get("/dashboard/").status_code == 200
+    Accounts(store.engine).set_password("ida", "a-new-password")
+    assert other.get("/dashboard/").status_code == 302
+
+    late = logged_in(app, "ida", "a-new-password")
+    assert late.get("/dashboard/").status_code == 200
+    assert "Set-Cookie" not in late.get("/dashboard/").headers  # a click does not renew the cookie
+    with store.engine.begin() as conn:
+        conn.execute(update(dashboard_sessions).where(dashboard_sessions.c.user_name == "ida",
+                                                      dashboard_sessions.c.ended_at.is_(None))
+                     .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=9)))
+    assert late.get("/dashboard/").status_code == 302  # eight hours after the login, however busy
+
+
+def test_a_next_parameter_with_a_line_break_and_an_oversized_body_are_refused_cleanly(site):
+    app, _, _, _ = site
+    client = app.test_client()
+    form = {"name": "erika", "password": "erikaerika!", "csrf_token": token(client)}
+    reply = client.post("/dashboard/login?next=/dashboard/%0d%0aSet-Cookie:%20x=1", data=form)
+    assert reply.status_code == 302 and reply.headers["Location"].endswith("/dashboard/")
+    big = client.post("/dashboard/login", data={**form, "name": "x" * 100_000})
+    assert big.status_code == 413  # the same limit holds for the Twilio webhooks (one app-wide setting)
 
 
 def test_playing_a_recording_is_audited_once_and_only_recordings_are_served(site):
@@ -192,6 +281,13 @@ def test_an_editor_replays_selected_calls_and_reads_the_report(site):
     report = client.get(f"/dashboard/replay/{job}/report.html")
     assert report.status_code == 200 and "replay" in report.text.lower()
     assert client.get(f"/dashboard/replay/{job}/../../hotline.db").status_code == 404
+    with site[1].engine.connect() as conn:
+        audited = len(conn.execute(select(audit_log).where(audit_log.c.action == "listen")).all())
+    for sneaky in ("audio/../status.json", "audio/%2e%2e/status.json", "audio/%2E%2E/status.json",
+                   "audio/..%2fstatus.json", "audio/missing.wav", "audio/a/../../status.json"):
+        assert client.get(f"/dashboard/replay/{job}/{sneaky}").status_code == 404, sneaky
+    with site[1].engine.connect() as conn:  # nothing was served, so nothing was written as listened to
+        assert len(conn.execute(select(audit_log).where(audit_log.c.action == "listen")).all()) == audited
     viewer = logged_in(app, "victor", "victorvictor!")
     form = {"call": seeded.call_ids[:1], "csrf_token": token(viewer, "/dashboard/calls")}
     assert viewer.post("/dashboard/replay", data=form).status_code == 403

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import io
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
@@ -72,7 +73,8 @@ def hotline(tmp_path, settings, faq_answerer, monkeypatch):
     from voice.tts.cache import CachedSynthesizer
     from voice.tts.espeak import EspeakSynthesizer
 
-    s = replace(settings, twilio_auth_token=TOKEN, data_dir=tmp_path, audio_cache_dir=tmp_path / "audio")
+    s = replace(settings, twilio_auth_token=TOKEN, data_dir=tmp_path, audio_cache_dir=tmp_path / "audio",
+                recording_hosts="http://127.0.0.1")  # the media server below plays Twilio's
     services = create_services(s)
     services.answerer = faq_answerer
     services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), tmp_path / "audio")
@@ -284,6 +286,19 @@ def test_unreadable_recording_asks_to_repeat(hotline, media):
         assert root.find("Record") is not None and phone.audio_ok(root) == 1
     finally:
         media.wav = media_wav
+
+
+def test_a_recording_url_outside_the_allow_list_is_never_fetched(hotline, media, caplog):
+    app, services, _ = hotline
+    phone = Phone(app, sid="CA-elsewhere")
+    phone.post("/twilio/voice", From="+4930998")
+    hits = media.hits
+    started = time.monotonic()
+    elsewhere = media.url.replace("127.0.0.1", "localhost")  # the same server under a name not allowed
+    _, root = phone.post("/twilio/recording", RecordingUrl=elsewhere, RecordingDuration="3")
+    assert root.find("Record") is not None and phone.audio_ok(root) == 1  # "please say it again", at once
+    assert media.hits == hits and time.monotonic() - started < 5
+    assert "not allowed" in caplog.text
 
 
 def test_no_speech_transcript_reprompts(hotline, media):

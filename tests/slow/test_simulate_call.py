@@ -21,6 +21,7 @@ def test_simulated_call_end_to_end(tmp_path):
     env = {
         **os.environ,
         "HOTLINE_TWILIO_AUTH_TOKEN": "simulation-token",
+        "HOTLINE_RECORDING_HOSTS": "http://127.0.0.1",  # simulate-call serves the recordings itself
         "HOTLINE_PORT": str(port),
         "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
         "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),

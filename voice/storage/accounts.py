@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from voice.storage.schema import audit_log, users
+from voice.storage.sessions import end_user_sessions
 
 ROLES = ("viewer", "editor")
 MIN_PASSWORD_LENGTH = 10
@@ -64,6 +65,7 @@ class Accounts:
             ).rowcount
         if not done:
             raise AccountError(f"no user {name!r}")
+        end_user_sessions(self.engine, name)  # signed in elsewhere with the old password: no longer
 
     def set_role(self, name: str, role: str) -> None:
         if role not in ROLES:
@@ -74,7 +76,9 @@ class Accounts:
 
     def remove(self, name: str) -> bool:
         with self.engine.begin() as conn:
-            return bool(conn.execute(delete(users).where(users.c.name == name)).rowcount)
+            found = bool(conn.execute(delete(users).where(users.c.name == name)).rowcount)
+        end_user_sessions(self.engine, name)
+        return found
 
     def get(self, name: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

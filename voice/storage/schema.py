@@ -101,6 +101,16 @@ audit_log = Table(
     Column("detail", String(255), nullable=True),
 )
 
+# version 6: dashboard sessions kept on the server, so that logging out or a new password ends them
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token, never the token
+    Column("user_name", String(64), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+)
+
 schema_version = Table("schema_version", metadata, Column("version", Integer, primary_key=True))
 
 
@@ -141,7 +151,12 @@ def _v5(conn: Connection) -> None:
     _add_turn_columns(conn, {**added, "asr_logprob": "FLOAT"})
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(conn: Connection) -> None:
+    """Dashboard sessions on the server."""
+    dashboard_sessions.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

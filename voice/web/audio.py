@@ -39,5 +39,6 @@ def serve_audio(key: str) -> ResponseReturnValue:
     if path is None:
         abort(404)
     response = send_file(path, mimetype="audio/wav", max_age=min(3600, expires - int(time.time())))
-    response.headers["Cache-Control"] = "private, " + response.headers.get("Cache-Control", "")
+    response.cache_control.public = False  # the URL is signed for one call: no shared cache keeps it
+    response.cache_control.private = True
     return response

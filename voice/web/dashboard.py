@@ -13,9 +13,8 @@ import datetime as dt
 import functools
 import hmac
 import io
+import posixpath
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,12 +47,13 @@ from voice.dashboard import charts
 from voice.dashboard.queries import CSV_COLUMNS, CallFilter, Dashboard, csv_rows
 from voice.dashboard.replays import ReplayBusy, Replays
 from voice.storage.accounts import Accounts
+from voice.storage.sessions import Sessions
+from voice.web.login_guard import LoginGuard
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates", static_folder="static")
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 OPEN_ENDPOINTS = {"dashboard.login", "dashboard.static"}
 LISTEN_DEDUP_S = 120  # range requests of one playback make one audit entry
-MAX_FAILED_LOGINS, LOCKOUT_S = 5, 600
 
 
 class DashboardState:
@@ -62,11 +62,11 @@ class DashboardState:
     def __init__(self, settings: Settings, services: Any, store: Any) -> None:
         self.settings = settings
         self.accounts = Accounts(store.engine)
+        self.sessions = Sessions(store.engine, dt.timedelta(hours=settings.dashboard_session_hours))
+        self.logins = LoginGuard()
         self.queries = Dashboard(store.engine, _office_timezone(settings))
         self.replays = Replays(services, store, settings.data_dir / "replays")
         self.recordings = (settings.data_dir / "recordings").resolve()
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
         self._kb: tuple[tuple[Any, ...], KnowledgeBase] | None = None
 
     def knowledge_base(self) -> KnowledgeBase:
@@ -79,19 +79,6 @@ class DashboardState:
         if self._kb is None or self._kb[0] != stamp:
             self._kb = (stamp, inspect_knowledge_base(folder)[0])
         return self._kb[1]
-
-    def locked_out(self, name: str) -> bool:
-        with self._lock:
-            recent = [t for t in self._failures.get(name, []) if time.monotonic() - t < LOCKOUT_S]
-            self._failures[name] = recent
-            return len(recent) >= MAX_FAILED_LOGINS
-
-    def failed(self, name: str, ok: bool) -> None:
-        with self._lock:
-            if ok:
-                self._failures.pop(name, None)
-            else:
-                self._failures.setdefault(name, []).append(time.monotonic())
 
 
 def _office_timezone(settings: Settings) -> ZoneInfo:
@@ -112,6 +99,7 @@ def init_app(app: Flask, settings: Settings, services: Any, store: Any, secret: 
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/dashboard",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.dashboard_session_hours),
+        SESSION_REFRESH_EACH_REQUEST=False,  # the lifetime counts from the login (the server checks it too)
     )
     app.extensions["hotline_dashboard"] = DashboardState(settings, services, store)
     app.register_blueprint(bp)
@@ -143,20 +131,29 @@ def require_login() -> ResponseReturnValue | None:
         if not sent or not hmac.compare_digest(sent, str(session.get("csrf", ""))):
             abort(400, description="The form has expired. Go back, reload the page and try again.")
     g.user = None
-    name = session.get("user")
-    if name:
-        user = _state().accounts.get(str(name))
-        if user is not None and session.get("since") == _password_stamp(user):
+    token = str(session.get("sid", ""))
+    if token:
+        name = _state().sessions.user(token)
+        user = _state().accounts.get(name) if name else None
+        if user is not None:
             g.user = user
         else:
-            session.clear()  # account removed or password changed: log in again
+            session.clear()  # logged out, password changed, account removed or too old: log in again
     if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
         return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
     return None
 
 
-def _password_stamp(user: dict[str, Any]) -> str:
-    return str(user["password_hash"])[-16:]  # changes with the password, says nothing about it
+def _safe_target(target: str) -> str:
+    """Where to go after logging in: a dashboard path only (no other site, no header tricks)."""
+    if (
+        not target.startswith("/dashboard")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target)
+    ):
+        return url_for("dashboard.overview")
+    return target
 
 
 @bp.after_request
@@ -190,25 +187,24 @@ def _audit(action: str, call_id: str | None = None, turn: int | None = None, det
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     state = _state()
-    target = request.args.get("next", "")
-    if not target.startswith("/dashboard") or target.startswith("//"):
-        target = url_for("dashboard.overview")
+    target = _safe_target(request.args.get("next", ""))
     error = None
     if request.method == "POST":
-        name = request.form.get("name", "").strip()
-        password = request.form.get("password", "")
-        if state.locked_out(name):
+        name = request.form.get("name", "").strip()[:64]
+        password = request.form.get("password", "")[:1024]
+        attempt = state.logins.begin(name, request.remote_addr or "?")
+        if attempt is None:
             error = "Too many failed attempts. Wait ten minutes and try again."
         else:
             user = state.accounts.verify(name, password)
-            state.failed(name, user is not None)
             if user is None:
                 error = "Unknown name or wrong password."
             else:
+                state.logins.succeeded(attempt)
+                state.sessions.prune()  # ended and expired sessions leave the table
                 session.clear()  # a fresh session at every login
                 session.permanent = True
-                session["user"] = user["name"]
-                session["since"] = _password_stamp(user)
+                session["sid"] = state.sessions.start(user["name"])
                 csrf_token()
                 state.accounts.audit(user["name"], "login")
                 return redirect(target)
@@ -217,6 +213,9 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    token = str(session.get("sid", ""))
+    if token:
+        _state().sessions.end(token)  # the cookie is worthless from now on, even if kept
     session.clear()
     return redirect(url_for("dashboard.login"))
 
@@ -433,7 +432,9 @@ def replay_page(job: str) -> ResponseReturnValue:
 def replay_file(job: str, name: str) -> ResponseReturnValue:
     """The report and the audio it plays (replayed callers' questions: audited like recordings)."""
     folder = _state().replays.folder_of(job)
-    if folder is None or not (name == "report.html" or name == "report.json" or name.startswith("audio/")):
+    name = posixpath.normpath(name)  # before any check: "audio/../status.json" is "status.json"
+    allowed = name in ("report.html", "report.json") or (name.startswith("audio/") and name.count("/") == 1)
+    if folder is None or not allowed or "\\" in name or not (Path(folder) / name).is_file():
         abort(404)
     if name.startswith("audio/") and not _state().accounts.recent_audit(
         g.user["name"], "listen", None, f"replay {job} {name}", LISTEN_DEDUP_S

@@ -35,7 +35,7 @@ from voice.engine_types import (
     UtteranceUnreadable,
 )
 from voice.office_hours import is_open
-from voice.recordings import RecordingUnavailable, fetch_recording
+from voice.recordings import RecordingUnavailable, fetch_recording, recording_source
 from voice.services import Services
 from voice.web import twiml
 from voice.web.audio import audio_url
@@ -223,8 +223,8 @@ def stream_ended() -> Response:
 def _recording_event(url: str, s: Settings) -> Event:
     auth = (s.twilio_account_sid, s.twilio_auth_token) if s.twilio_account_sid else None
     try:
-        media = url if url.endswith(".wav") else url + ".wav"  # Twilio serves the recording as WAV this way
-        data = fetch_recording(media, auth, s.recording_fetch_tries)
+        source = recording_source(url, s.recording_hosts)
+        data = fetch_recording(source, auth, s.recording_fetch_tries, allowed_hosts=s.recording_hosts)
         return UtteranceFinished(load_audio(data))
     except (RecordingUnavailable, AudioDecodeError) as exc:
         log.error("caller audio unusable: %s", exc)
