@@ -143,7 +143,7 @@ def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(req
     url = f"sqlite:///{tmp_path / 'v1.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as conn:  # a database as version 1 of the schema left it
-        for table in ("turns", "calls", "audit_log", "users"):
+        for table in ("turns", "calls", "audit_log", "users", "dashboard_sessions"):
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         conn.execute(text("DROP TABLE IF EXISTS schema_version"))
         conn.execute(text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY)"))
@@ -161,7 +161,7 @@ def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(req
                           "5, NULL)"))
         conn.execute(text("INSERT INTO turns VALUES (1, 'c1', 1, '2026-01-01', 'ok', 'Frage', 'de', 0.9, 'x', "
                           "FALSE, 0.9, 'de', 1, 2, 3, NULL)"))
-    assert migrate(engine) == CURRENT_VERSION == 5
+    assert migrate(engine) == CURRENT_VERSION == 6
     store = SqlCallStore(url, tmp_path / "spool.jsonl", KEY)
     store.update_turn("c1", 1, interrupted=True, first_audio_ms=412.0)
     call = store.get_call("c1")

@@ -33,6 +33,7 @@ class MediaServer:
     def __init__(self) -> None:
         self.not_ready = 0
         self.hits = 0
+        self.delay_s = 0.0  # a slow media host
         buf = io.BytesIO()
         sf.write(buf, (0.2 * np.sin(np.arange(16000) / 3.0)).astype(np.float32), 8000, format="WAV", subtype="PCM_16")
         self.wav = buf.getvalue()
@@ -41,6 +42,7 @@ class MediaServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 media.hits += 1
+                time.sleep(media.delay_s)
                 if media.not_ready > 0:
                     media.not_ready -= 1
                     self.send_response(404)
@@ -299,6 +301,32 @@ def test_a_recording_url_outside_the_allow_list_is_never_fetched(hotline, media,
     assert root.find("Record") is not None and phone.audio_ok(root) == 1  # "please say it again", at once
     assert media.hits == hits and time.monotonic() - started < 5
     assert "not allowed" in caplog.text
+
+
+def test_hanging_recording_downloads_do_not_delay_another_callers_keypad(hotline, media):
+    """Eight callers' recordings hang on a slow media host; a ninth caller's key press is answered at once
+    (downloads wait on their own threads, not on the ones that run the calls' engine steps)."""
+    app, _, _ = hotline
+    slow = [Phone(app, sid=f"CA-slow-{i}") for i in range(8)]
+    quick = Phone(app, sid="CA-quick")
+    for phone in [*slow, quick]:
+        phone.post("/twilio/voice", From="+4930111")
+    media.delay_s = 4.0
+    threads = [threading.Thread(target=p.post, args=("/twilio/recording",),
+                                kwargs={"RecordingUrl": media.url, "RecordingDuration": "3"}) for p in slow]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # every download is under way
+        started = time.monotonic()
+        status, root = quick.post("/twilio/digits", Digits="*")  # the language menu
+        took = time.monotonic() - started
+    finally:
+        for thread in threads:
+            thread.join(timeout=30)
+        media.delay_s = 0.0
+    assert status == 200 and root is not None and root.find("Gather") is not None
+    assert took < 1.5, f"the key press waited {took:.1f} s behind the downloads"
 
 
 def test_no_speech_transcript_reprompts(hotline, media):

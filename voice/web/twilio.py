@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -58,10 +59,36 @@ class TwilioCall:
 class CallRegistry:
     """Calls in progress, by CallSid (process-local; run one server process per line, see README)."""
 
-    def __init__(self, workers: int = 8) -> None:
+    def __init__(self, workers: int = 8, downloads: int = 32) -> None:
         self.calls: dict[str, TwilioCall] = {}
         self.lock = threading.Lock()
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="call")
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="call")  # engine steps
+        # network waits (recording downloads) have their own threads: a slow download never holds a slot
+        # that another caller's engine step needs
+        self.downloads = ThreadPoolExecutor(max_workers=downloads, thread_name_prefix="download")
+
+    def after_download(self, download: Future[Event], step: Callable[[Event], list[Action]]) -> Future[list[Action]]:
+        """``step`` on the engine threads once ``download`` is done, as one future."""
+        out: Future[list[Action]] = Future()
+
+        def engine(done: Future[Event]) -> None:
+            try:
+                inner = self.executor.submit(step, done.result())
+            except BaseException as exc:  # noqa: BLE001  # handed to whoever waits on ``out``
+                out.set_exception(exc)
+                return
+            inner.add_done_callback(lambda f: _copy_result(f, out))
+
+        download.add_done_callback(engine)
+        return out
+
+
+def _copy_result(source: Future[list[Action]], target: Future[list[Action]]) -> None:
+    error = source.exception()
+    if error is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
 
 
 def _services() -> Services:
@@ -242,12 +269,10 @@ def recording() -> Response:
         return _feed(call, NoInput())
 
     settings = _services().settings  # read here: the worker thread has no application context
-
-    def work() -> list[Action]:
-        return call.driver.feed(_recording_event(url, settings))
-
+    registry = _registry()
     with call.lock:
-        return _respond(call, _registry().executor.submit(work))
+        download = registry.downloads.submit(_recording_event, url, settings)
+        return _respond(call, registry.after_download(download, call.driver.feed))
 
 
 @bp.post("/digits")
