@@ -8,7 +8,7 @@ COQUI_VENV := .venv-coqui
 COQUI_BIN := $(COQUI_VENV)/bin
 COQUI_STAMP := $(COQUI_VENV)/.installed
 
-.PHONY: setup setup-dev setup-coqui browser-deps screenshots run run-coqui test test-coqui test-slow test-all lint bench bench-sip sipp
+.PHONY: fuzz-sip setup setup-dev setup-coqui browser-deps screenshots run run-coqui test test-coqui test-slow test-all lint bench bench-sip sipp
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -71,6 +71,9 @@ test-all: test
 lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+fuzz-sip: setup-dev         ## fuzz the SIP parser for ten minutes; new inputs are kept in tests/data/sip_fuzz_corpus
+	$(BIN)/python -m tests.fuzz.sip_parser tests/data/sip_fuzz_corpus -max_total_time=600 -max_len=4096
 
 bench-sip: setup sipp      ## latency of a question over SIP (SIPp on loopback, root); prints a table
 	$(BIN)/python bench/bench_sip.py

@@ -85,6 +85,7 @@ class Settings:
     dashboard_secret_key: str = ""  # signs dashboard sessions; empty: a random key kept in the data directory
     dashboard_secure_cookies: bool = True  # session cookie over HTTPS only (off only for a plain-HTTP test setup)
     dashboard_session_hours: int = 8  # a dashboard login lasts this long
+    dashboard_max_concurrent: int = 4  # dashboard requests served at once; more get 503 (0: no limit)
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -156,6 +157,8 @@ class Settings:
                 "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100"
             )
         out.extend(self._sip_problems())
+        if self.dashboard_max_concurrent < 0:
+            out.append(f"HOTLINE_DASHBOARD_MAX_CONCURRENT={self.dashboard_max_concurrent}: expected 0 or more")
         if not 0 < self.dashboard_session_hours <= 24 * 30:
             out.append(f"HOTLINE_DASHBOARD_SESSION_HOURS={self.dashboard_session_hours}: expected 1..720")
         if self.whisper_beam_size < 1 or self.whisper_max_new_tokens < 8:

@@ -88,6 +88,8 @@ def test_simultaneous_guesses_are_not_all_checked(site):
 
     app, store, _, _ = site
     Accounts(store.engine).add("greta", "gretagreta!", "viewer")
+    state = app.extensions["hotline_dashboard"]
+    slots, state.slots = state.slots, None  # the guard is under test here, not the limit on concurrency
     results: list[str] = []
     gate = threading.Barrier(41)
 
@@ -100,10 +102,13 @@ def test_simultaneous_guesses_are_not_all_checked(site):
 
     threads = [threading.Thread(target=attempt, args=(f"guess-{i}",)) for i in range(40)]
     threads.append(threading.Thread(target=attempt, args=("gretagreta!",)))  # the right one among them
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        state.slots = slots
     assert len(results) == 41
     assert results.count("wrong") + results.count("in") == 5 and results.count("locked") == 36, sorted(results)
 
@@ -167,6 +172,26 @@ def test_a_next_parameter_with_a_line_break_and_an_oversized_body_are_refused_cl
     assert reply.status_code == 302 and reply.headers["Location"].endswith("/dashboard/")
     big = client.post("/dashboard/login", data={**form, "name": "x" * 100_000})
     assert big.status_code == 413  # the same limit holds for the Twilio webhooks (one app-wide setting)
+
+
+def test_a_crowd_on_the_dashboard_is_asked_to_wait_and_the_webhooks_are_not(site):
+    app, _, _, _ = site
+    state = app.extensions["hotline_dashboard"]
+    client = logged_in(app, "victor", "victorvictor!")
+    slots = state.slots
+    held = 0
+    while slots.acquire(blocking=False):  # every slot busy, as under a crowd of dashboard users
+        held += 1
+    try:
+        busy = client.get("/dashboard/calls")
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "2"
+        assert client.get("/healthz").status_code == 200  # the rest of the server is not affected
+        assert client.get("/dashboard/static/dashboard.css").status_code == 200  # static files pass
+    finally:
+        for _ in range(held):
+            slots.release()
+    assert held == 4  # HOTLINE_DASHBOARD_MAX_CONCURRENT's default
+    assert client.get("/dashboard/calls").status_code == 200  # and every slot was given back
 
 
 def test_playing_a_recording_is_audited_once_and_only_recordings_are_served(site):

@@ -370,13 +370,17 @@ def test_content_length_before_other_headers_makes_a_call_and_a_reused_call_id_m
         copy = invite.replace(b"branch=z9hG4bKsecond", b"branch=z9hG4bKmerged")
         peer.send(copy)
         assert _status(peer.replies_until()[-1]) == 482
+        # a second dialog on the same Call-ID at the same time (another From tag): a call of its own
+        third_invite, third = peer.dialog(call_id, "t3", "third", length_first=False)
+        assert _status(third[-1]) == 200, third[-1][:200]
+        assert peer.ack_and_bye(third_invite, third[-1]) == 200
         assert peer.ack_and_bye(invite, replies[-1]) == 200
-        first, second = hotline.finished(before + 2)[-2:]
+        calls = hotline.finished(before + 3)[-3:]
     finally:
         peer.close()
-    stored = [hotline.stored(c) for c in (first, second)]
-    assert stored[0]["id"] != stored[1]["id"] and all(s["transport"] == "sip" for s in stored)
-    assert stored[0]["external_id"] == call_id and stored[1]["external_id"].startswith(call_id)
+    stored = [hotline.stored(c) for c in calls]
+    assert len({s["id"] for s in stored}) == 3 and all(s["transport"] == "sip" for s in stored)
+    assert sorted(s["external_id"] for s in stored) == [call_id, f"{call_id}#2", f"{call_id}#3"]
     assert hotline.server.stats["errors"] == errors
 
 

@@ -15,6 +15,7 @@ import hmac
 import io
 import posixpath
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,6 +65,8 @@ class DashboardState:
         self.accounts = Accounts(store.engine)
         self.sessions = Sessions(store.engine, dt.timedelta(hours=settings.dashboard_session_hours))
         self.logins = LoginGuard()
+        limit = settings.dashboard_max_concurrent
+        self.slots = threading.BoundedSemaphore(limit) if limit else None  # the calls' share of the CPU
         self.queries = Dashboard(store.engine, _office_timezone(settings))
         self.replays = Replays(services, store, settings.data_dir / "replays")
         self.recordings = (settings.data_dir / "recordings").resolve()
@@ -122,6 +125,30 @@ def csrf_token() -> str:
 @bp.app_template_global("csrf_token")
 def _csrf_token_global() -> str:
     return csrf_token()
+
+
+@bp.before_request
+def take_a_slot() -> ResponseReturnValue | None:
+    """Serve at most ``HOTLINE_DASHBOARD_MAX_CONCURRENT`` dashboard requests at once: the same process
+    answers the phone, and a crowd of dashboard users (or a login flood: each login hashes a password)
+    must not take the CPU from the callers. The rest are asked to retry."""
+    slots = _state().slots
+    if slots is None or request.endpoint == "dashboard.static":
+        return None
+    if not slots.acquire(blocking=False):
+        response = Response("The dashboard is busy. Please try again in a moment.\n", 503, mimetype="text/plain")
+        response.headers["Retry-After"] = "2"
+        return response
+    g.dashboard_slot = True
+    return None
+
+
+@bp.teardown_request
+def give_back_the_slot(_error: BaseException | None) -> None:
+    if g.pop("dashboard_slot", False):
+        slots = _state().slots
+        if slots is not None:
+            slots.release()
 
 
 @bp.before_request
