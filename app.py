@@ -116,11 +116,11 @@ def configure_logging(level: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from voice.commands import build_parser, run_command
+    from voice.commands import Composition, build_parser, run_command
 
     parser = build_parser()
     args: Any = parser.parse_args(argv)
-    return run_command(args, parser)
+    return run_command(args, parser, Composition(create_services, create_app, start_sip, configure_logging))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_stream import memory_mb, worker_pid  # noqa: E402
-from bench.realtime import percentile  # noqa: E402
+from bench.realtime import percentile, provenance  # noqa: E402
 from voice.sip.sipp import free_port  # noqa: E402
 
 TOKEN = "bench-abuse-token"
@@ -237,6 +237,7 @@ def main() -> int:
             finally:
                 server.terminate()
                 server.wait(timeout=30)
+    print(f"Measured on {provenance()}\n")
     print("| dashboard limit | load | its requests/s (served) | keypad webhook p50 / p99 / max ms (n) "
           "| /healthz p50 / p99 / max ms (n) |")
     print("|---|---|---|---|---|")

@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.realtime import closed_office, percentile  # noqa: E402
+from bench.realtime import closed_office, percentile, provenance  # noqa: E402
 from voice.audio import load_audio  # noqa: E402
 from voice.g711 import alaw_decode, mulaw_decode  # noqa: E402
 from voice.sip.capture import LoopbackCapture  # noqa: E402
@@ -110,6 +110,7 @@ def main() -> int:
         server.wait(timeout=30)
     waits = [w for _, _, w in rows if w is not None]
     print()
+    print(f"Measured on {provenance()}\n")
     print("| calls | measured | median | p90 | min | max |")
     print("|---|---|---|---|---|---|")
     print(f"| {len(rows)} | {len(waits)} | {percentile(waits, 0.5):.0f} ms | {percentile(waits, 0.9):.0f} ms | "

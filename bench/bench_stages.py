@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
+from bench.realtime import provenance  # noqa: E402
 from pipeline.answerer import FaqAnswerer, RetrievalOptions  # noqa: E402
 from voice.asr.whisper import WhisperOptions, WhisperTranscriber  # noqa: E402
 from voice.audio import load_audio, phone_roundtrip  # noqa: E402
@@ -188,8 +189,7 @@ def main() -> int:
     parser.add_argument("--cold-index", action="store_true", help="also time building the index from scratch")
     args = parser.parse_args()
     all_clips = clips()
-    cpu = platform.processor() or platform.machine()
-    print(f"## Benchmark: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"## Benchmark: {provenance()}, Python {platform.python_version()}")
     print()
     sections: dict[str, Callable[[], list[str]]] = {
         "asr": lambda: bench_asr(all_clips, args.runs),

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.realtime import closed_office, percentile  # noqa: E402
+from bench.realtime import closed_office, percentile, provenance  # noqa: E402
 from voice.audio import load_audio  # noqa: E402
 from voice.domain import AudioClip  # noqa: E402
 from voice.sip.sipp import free_port  # noqa: E402
@@ -221,6 +221,7 @@ def main() -> int:
             server.terminate()
             server.wait(timeout=30)
     print()
+    print(f"Measured on {provenance()}\n")
     print("| calls | questions | caller's wait p50 / p95 (ms) | endpointing p50 | ASR after endpoint p50 | "
           "retrieval p50 | synthesis/cache + playout p50 | barge-in clear p50 / p95 (ms) | server CPU (cores) | "
           "peak RSS (MB) |")

@@ -27,6 +27,7 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from app import create_app, create_services  # noqa: E402
+from bench.realtime import provenance  # noqa: E402
 from voice.config import Settings  # noqa: E402
 from voice.simulate import serve_media  # noqa: E402
 from voice.storage.store import SqlCallStore  # noqa: E402
@@ -73,6 +74,7 @@ def main() -> int:
                 client.get((play.text or "").replace("http://localhost", "")).get_data()
                 first_audio.append((time.perf_counter() - started) * 1000)
         server.shutdown()
+    print(f"Measured on {provenance()}\n")
     print("| stage | n | p50 ms | p95 ms |")
     print("|---|---|---|---|")
     rows = [("recording webhook, total (fetch, ASR, retrieval, synthesis)", webhook)]

@@ -10,12 +10,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_CONFIG, EXIT_USAGE, EXIT_NO_SPEECH, EXIT_UNREADABLE = 0, 1, 2, 3, 4
 EXIT_REGRESSION = 5  # replay: a regression against the baseline, or a failed expectation
 EXIT_INTERRUPTED = 130  # Ctrl-C during prerender (what was rendered is kept)
+
+
+@dataclass(frozen=True)
+class Composition:
+    """What the composition root (``app.py``) hands the commands, so that nothing here imports it back:
+    how to build the engines, the web app and the SIP server, and how to set up logging."""
+
+    create_services: Callable[[Any], Any]
+    create_app: Callable[[Any], Any]
+    start_sip: Callable[[Any], Any]
+    configure_logging: Callable[[str], None]
+
+
+_root: Composition | None = None  # set by ``run_command`` for the one command a process runs
+
+
+def _composition() -> Composition:
+    if _root is None:
+        raise RuntimeError("run_command() was not given the composition root")
+    return _root
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, help="a saved report.json to compare with (regression verdict)")
     p.add_argument("--save-baseline", type=Path, metavar="FILE", help="save this run as the next baseline")
     p.add_argument("--tolerance", type=float, default=0.0, help="allowed drop in accuracy / rise in rates (0.0)")
-    p.add_argument("--latency-tolerance", type=float, default=0.5, help="allowed p95 latency growth (0.5 = 50%%)")
+    p.add_argument("--latency-tolerance", type=float, default=0.5, help="p95 latency growth reported (0.5 = 50%%)")
+    p.add_argument("--strict-latency", action="store_true",
+                   help="fail the verdict on slower latency too (by default a warning: it drifts between runs)")
     p.add_argument("--realtime", action="store_true", help="pace audio and answers as on a real line")
     p.add_argument("--roundtrip", action="store_true", help="transcribe each spoken answer and compare it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
@@ -110,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_command(args: Any, parser: argparse.ArgumentParser) -> int:
-    from app import configure_logging
+def run_command(args: Any, parser: argparse.ArgumentParser, root: Composition) -> int:
+    global _root
+    _root = root
     from pipeline.content import ContentError
     from pipeline.knowledge import KnowledgeBaseError
     from voice.config import ConfigError, Settings
@@ -123,7 +148,7 @@ def run_command(args: Any, parser: argparse.ArgumentParser) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(settings.log_level)
+    root.configure_logging(settings.log_level)
     handler = _HANDLERS[args.command]
     try:
         return handler(args, settings)
@@ -136,9 +161,7 @@ def run_command(args: Any, parser: argparse.ArgumentParser) -> int:
 
 
 def _services(settings: Any) -> Any:
-    from app import create_services
-
-    return create_services(settings)
+    return _composition().create_services(settings)
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -428,18 +451,16 @@ def cmd_users(args: Any, settings: Any) -> int:
 
 
 def cmd_serve(args: Any, settings: Any) -> int:
-    from app import create_app
     from voice.web.server import serve
 
+    root = _composition()
     host, port = args.host or settings.host, args.port or settings.port
 
     def make_app() -> Any:  # runs in the gunicorn worker, after the fork: so does the SIP server
-        app = create_app(settings)
+        app = root.create_app(settings)
         print(f"hotline listening on http://{host}:{port} (health: /healthz, QA: /dashboard/)", file=sys.stderr)
         if settings.sip_enabled or args.sip:
-            from app import start_sip
-
-            server = start_sip(app)
+            server = root.start_sip(app)
             print(f"SIP on {settings.sip_host}:{server.port} (UDP and TCP)", file=sys.stderr)
         return app
 
@@ -450,13 +471,12 @@ def cmd_serve(args: Any, settings: Any) -> int:
 def cmd_sip(args: Any, settings: Any) -> int:
     import dataclasses
 
-    from app import create_services
     from voice.sip.server import SipServer
     from voice.storage.factory import make_store
 
     overrides = {k: v for k, v in (("sip_host", args.host), ("sip_port", args.port)) if v}
     settings = dataclasses.replace(settings, **overrides)
-    services = create_services(settings)
+    services = _services(settings)
     store = make_store(settings)
     store.warm_up()
     services.warm_up()

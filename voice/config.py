@@ -194,7 +194,7 @@ class Settings:
 
     def _tts_problems(self) -> list[str]:
         from voice.tts.coqui import parse_voice_map
-        from voice.tts.factory import parse_engines, parse_language_engines
+        from voice.tts.engines import parse_engines, parse_language_engines
 
         out = []
         for var, value, parse in (

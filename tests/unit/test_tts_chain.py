@@ -14,7 +14,7 @@ from voice.prerender import LanguageReport, PrerenderReport
 from voice.tts.cache import CachedSynthesizer
 from voice.tts.chain import EngineChain
 from voice.tts.coqui import VoiceSpec, parse_voice_map
-from voice.tts.factory import parse_engines, parse_language_engines
+from voice.tts.engines import parse_engines, parse_language_engines
 
 pytestmark = pytest.mark.unit
 

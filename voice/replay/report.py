@@ -1,8 +1,10 @@
 """Replay reports: aggregate metrics, the verdict against a saved baseline, and HTML/JSON files.
 
 A report's JSON is also a baseline: run once on the current knowledge base and models, keep the JSON,
-and later runs compare against it (``--baseline``). The verdict fails when a metric got worse beyond
-its tolerance, when a turn that met its expectations no longer does, or when any expectation fails.
+and later runs compare against it (``--baseline``). The verdict fails when a quality metric got worse
+beyond its tolerance, when a turn that met its expectations no longer does, or when any expectation
+fails. Latency measured on another day, or beside other work, drifts by tens of percent on the same
+code: a slower p95 is reported as a warning unless ``strict_latency`` is asked for.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ STAGES = ("total", "endpoint", "asr", "retrieval", "tts")
 @dataclass(frozen=True)
 class Tolerances:
     rate: float = 0.0  # topic accuracy may drop / hand-over rate and WER may rise by this much
-    latency: float = 0.5  # p95 may grow by this fraction before it counts as a regression
+    latency: float = 0.5  # p95 may grow by this fraction before it is reported
+    strict_latency: bool = False  # a slower p95 fails the verdict (else it is a warning)
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Verdict:
     ok: bool
     regressions: list[str] = field(default_factory=list)
     baseline: str | None = None
+    warnings: list[str] = field(default_factory=list)  # noted, not failed: latency unless strict
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -95,14 +99,17 @@ def verdict(
     ]
     if current.get("roundtrip_failures"):
         problems.append(f"{current['roundtrip_failures']} spoken answer(s) failed the round-trip check")
+    warnings: list[str] = []
     if baseline is not None:
         then = baseline.get("metrics", {})
         problems.extend(_metric_regressions(current, then, tolerances))
+        slower = _latency_growth(current, then, tolerances)
+        (problems if tolerances.strict_latency else warnings).extend(slower)
         passed_before = {t["key"] for t in baseline.get("turns", []) if t.get("passed") is True}
         for o in outcomes:
             if o.key in passed_before and o.passed is False:
                 problems.append(f"{o.key}: met its expectations in the baseline, fails now")
-    return Verdict(not problems, list(dict.fromkeys(problems)), baseline_name)
+    return Verdict(not problems, list(dict.fromkeys(problems)), baseline_name, warnings)
 
 
 def _metric_regressions(now: dict[str, Any], then: dict[str, Any], tol: Tolerances) -> list[str]:
@@ -114,6 +121,11 @@ def _metric_regressions(now: dict[str, Any], then: dict[str, Any], tol: Toleranc
         delta = (a - b) if worse_if_lower else (b - a)
         if delta > tol.rate + 1e-9:
             out.append(f"{name} {'fell' if worse_if_lower else 'rose'} from {a:.3f} to {b:.3f}")
+    return out
+
+
+def _latency_growth(now: dict[str, Any], then: dict[str, Any], tol: Tolerances) -> list[str]:
+    out = []
     for stage, values in now.get("latency_ms", {}).items():
         before = then.get("latency_ms", {}).get(stage, {}).get("p95")
         if before and values.get("p95") and values["p95"] > before * (1 + tol.latency):
@@ -127,7 +139,7 @@ def report_json(
     return {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "metrics": m,
-        "verdict": {"ok": v.ok, "regressions": v.regressions, "baseline": v.baseline},
+        "verdict": {"ok": v.ok, "regressions": v.regressions, "warnings": v.warnings, "baseline": v.baseline},
         "skipped": skipped,
         "turns": [{"key": o.key, "passed": o.passed, **o.as_json()} for o in outcomes],
     }
@@ -176,6 +188,8 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     against = f" (baseline {v['baseline']})" if v["baseline"] else ""
     lines.append("verdict: " + ("PASS" if v["ok"] else "FAIL") + against)
     lines.extend(f"  regression: {r}" for r in v["regressions"])
+    lines.extend(f"  warning: {w} (latency drifts between runs; --strict-latency to fail on it)"
+                 for w in v.get("warnings", []))
     return lines
 
 
@@ -238,6 +252,7 @@ def render_html(data: dict[str, Any], clips: dict[str, tuple[str | None, str | N
         )
     skipped = "".join(f"<li>{e(s['input'])}: {e(s['detail'])}</li>" for s in data["skipped"])
     regressions = "".join(f"<li>{e(r)}</li>" for r in v["regressions"])
+    regressions += "".join(f"<li class='muted'>warning: {e(w)}</li>" for w in v.get("warnings", []))
     return f"""<!doctype html><html lang="en"><meta charset="utf-8"><title>Hotline replay report</title>
 <style>{_CSS}</style><h1>Hotline replay report</h1><p class="muted">{e(data["created_at"])}</p>
 <p class="verdict {"pass" if v["ok"] else "fail"}">{"PASS" if v["ok"] else "FAIL"}

@@ -97,7 +97,7 @@ def command(
     outcomes, skipped = replay_all(services, cases, options, emit, progress=False if args.no_progress else None)
     m = metrics(outcomes)
     baseline = json.loads(args.baseline.read_text(encoding="utf-8")) if args.baseline else None
-    tolerances = Tolerances(rate=args.tolerance, latency=args.latency_tolerance)
+    tolerances = Tolerances(rate=args.tolerance, latency=args.latency_tolerance, strict_latency=args.strict_latency)
     v = verdict(outcomes, m, baseline, tolerances, str(args.baseline) if args.baseline else None)
     data = report_json(outcomes, m, v, skipped)
     if args.report:
