@@ -461,7 +461,8 @@ def cmd_serve(args: Any, settings: Any) -> int:
         print(f"hotline listening on http://{host}:{port} (health: /healthz, QA: /dashboard/)", file=sys.stderr)
         if settings.sip_enabled or args.sip:
             server = root.start_sip(app)
-            print(f"SIP on {settings.sip_host}:{server.port} (UDP and TCP)", file=sys.stderr)
+            tls = f", TLS on {server.tls_port}" if server.tls_port else ""
+            print(f"SIP on {settings.sip_host}:{server.port} (UDP and TCP{tls})", file=sys.stderr)
         return app
 
     serve(make_app, host=host, port=port)
@@ -481,7 +482,8 @@ def cmd_sip(args: Any, settings: Any) -> int:
     store.warm_up()
     services.warm_up()
     server = SipServer(services, store).start()
-    print(f"hotline answering SIP on {settings.sip_host}:{server.port} (UDP and TCP)", file=sys.stderr)
+    tls = f", TLS on {server.tls_port}" if server.tls_port else ""
+    print(f"hotline answering SIP on {settings.sip_host}:{server.port} (UDP and TCP{tls})", file=sys.stderr)
     try:
         server.wait()
     except KeyboardInterrupt:

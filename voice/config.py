@@ -72,6 +72,9 @@ class Settings:
     sip_enabled: bool = False  # `serve` also answers SIP calls (or run `python app.py sip` on its own)
     sip_host: str = "127.0.0.1"  # SIP bind address (0.0.0.0: all interfaces)
     sip_port: int = 5060  # UDP and TCP
+    sip_tls_port: int = -1  # SIP over TLS (5061 is usual; 0: any free port; -1: off); needs the two below
+    sip_tls_cert: str = ""  # PEM certificate chain for TLS
+    sip_tls_key: str = ""  # PEM private key for TLS
     sip_public_address: str = ""  # address put in SDP and Contact (behind NAT); empty: the local address
     sip_rtp_ports: str = "20000-20999"
     sip_allow: str = "127.0.0.1/32"  # peers allowed to call: addresses or networks, comma-separated
@@ -186,6 +189,12 @@ class Settings:
             out.append(f"HOTLINE_SIP_ALLOW={self.sip_allow!r}: {exc}")
         if bool(self.sip_username) != bool(self.sip_password):
             out.append("HOTLINE_SIP_USERNAME and HOTLINE_SIP_PASSWORD: set both (digest authentication) or neither")
+        if self.sip_tls_port >= 0:
+            missing = [f"HOTLINE_SIP_TLS_{n.upper()}={v!r}" for n, v in (("cert", self.sip_tls_cert),
+                                                                    ("key", self.sip_tls_key)) if not Path(v).is_file()]
+            if missing or self.sip_tls_port > 65535:
+                out.append(f"HOTLINE_SIP_TLS_PORT={self.sip_tls_port} needs a port and readable PEM files: "
+                           + (", ".join(missing) or "port out of range"))
         if not 0 < self.sip_port <= 65535 or self.sip_max_calls < 1 or self.sip_max_message_bytes < 1500:
             out.append(
                 "HOTLINE_SIP_PORT must be a port, HOTLINE_SIP_MAX_CALLS >= 1, HOTLINE_SIP_MAX_MESSAGE_BYTES >= 1500"

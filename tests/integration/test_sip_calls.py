@@ -10,9 +10,12 @@ which ``ensure_sipp`` installs with apt when it is missing. About a minute in al
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
+import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -295,24 +298,28 @@ def test_malformed_messages_are_answered_or_dropped_and_the_next_call_works(hotl
 class RawPeer:
     """A SIP peer written out by hand, to send what SIPp's scenarios cannot (header order, reused Call-IDs)."""
 
-    def __init__(self, hotline: Hotline, transport: str) -> None:
+    def __init__(self, hotline: Hotline, transport: str, tls: ssl.SSLContext | None = None) -> None:
         self.transport = transport
-        kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+        kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
         self.sock = socket.socket(socket.AF_INET, kind)
         self.sock.settimeout(5)
-        self.sock.connect(("127.0.0.1", hotline.server.port))
+        if tls is not None:
+            self.sock.connect(("127.0.0.1", hotline.server.tls_port))
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
+        else:
+            self.sock.connect(("127.0.0.1", hotline.server.port))
         self.port = self.sock.getsockname()[1]
         self.pending = b""
 
     def send(self, data: bytes) -> None:
-        self.sock.sendall(data) if self.transport == "tcp" else self.sock.send(data)
+        self.sock.send(data) if self.transport == "udp" else self.sock.sendall(data)
 
     def replies_until(self, method: str = "INVITE") -> list[bytes]:
         """Responses up to the first final one to a request of ``method``."""
         out: list[bytes] = []
         while True:
             if self.transport == "udp":
-                out.append(self.sock.recv(65535))
+                out.append(self.sock.recv(65535))  # one datagram, one message
             else:
                 while b"\r\n\r\n" not in self.pending:
                     self.pending += self.sock.recv(65535)
@@ -382,6 +389,51 @@ def test_content_length_before_other_headers_makes_a_call_and_a_reused_call_id_m
     assert len({s["id"] for s in stored}) == 3 and all(s["transport"] == "sip" for s in stored)
     assert sorted(s["external_id"] for s in stored) == [call_id, f"{call_id}#2", f"{call_id}#3"]
     assert hotline.server.stats["errors"] == errors
+
+
+def throwaway_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority made for this test and a server certificate it signed for 127.0.0.1."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=hotline test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
+
+
+def test_a_call_over_tls_is_answered_with_a_sips_contact(sipp, settings, faq_answerer, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    ca, cert, key = throwaway_ca(folder)
+    server, store, transcriber = make_hotline(settings, faq_answerer, folder, tmp_path_factory.mktemp("audio"),
+                                              sip_tls_port=0, sip_tls_cert=str(cert), sip_tls_key=str(key))
+    line = Hotline(server, store, transcriber, folder)
+    try:
+        assert server.tls_port > 0
+        with socket.create_connection(("127.0.0.1", server.tls_port), timeout=5) as plain:  # no handshake
+            plain.sendall(_request("OPTIONS", "plain"))
+            plain.settimeout(12)
+            with contextlib.suppress(ConnectionResetError):
+                assert plain.recv(65535) == b""  # closed without a SIP answer in clear
+        client = ssl.create_default_context(cafile=str(ca))
+        peer = RawPeer(line, "tls", tls=client)
+        try:
+            invite, replies = peer.dialog("tls-call", "t1", "tls1", length_first=False)
+            ok = replies[-1]
+            assert _status(ok) == 200 and b"m=audio" in ok, ok[:300]
+            assert re.search(rb"Contact: <sips:hotline@127\.0\.0\.1:%d>" % server.tls_port, ok), ok[:400]
+            assert peer.ack_and_bye(invite, ok) == 200
+        finally:
+            peer.close()
+        stored = line.stored(line.finished(1)[-1])
+        assert stored["transport"] == "sip" and stored["external_id"] == "tls-call"
+        assert server.stats["errors"] == 0
+    finally:
+        server.stop()
 
 
 def test_options_keepalive_is_answered(hotline):

@@ -29,7 +29,6 @@ from typing import Any
 from voice.office_hours import is_open
 from voice.services import Services
 from voice.sip.auth import DigestAuth
-from voice.sip.framing import FramingError, StreamFramer
 from voice.sip.message import (
     KNOWN_METHODS,
     SipError,
@@ -47,6 +46,7 @@ from voice.sip.message import (
 )
 from voice.sip.rtp import RtpChannel, open_rtp_socket
 from voice.sip.sdp import MediaOffer, SdpError, answer_for, our_offer, parse_offer
+from voice.sip.transports import Flow, Transports, tls_context
 from voice.stream.session import StreamSession
 
 log = logging.getLogger(__name__)
@@ -55,16 +55,6 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
 SUPPORTED: frozenset[str] = frozenset()  # option tags the hotline implements (a Require of any other: 420)
 USER_AGENT = "immigration-hotline"
 T1, T2 = 0.5, 4.0
-
-
-@dataclass
-class Flow:
-    """Where a message came from, and how to answer on the same path (symmetric, NAT-friendly)."""
-
-    transport: str  # "UDP" | "TCP"
-    addr: tuple[str, int]
-    send: Callable[[bytes], None]
-    local: str = ""  # our address as the peer sees it
 
 
 class Timers:
@@ -177,10 +167,9 @@ class SipServer:
         self.pending: dict[str, Callable[[SipMessage | None], None]] = {}  # branch -> client transaction
         self.port = s.sip_port
         self.stats = {"received": 0, "rejected": 0, "malformed": 0, "errors": 0}
-        self._udp: socket.socket | None = None
-        self._tcp: socket.socket | None = None
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.transports = Transports(self.receive, s.sip_max_message_bytes, self._stop)
+        self.tls_port = 0
 
     # ---- life cycle -------------------------------------------------------------------------------
 
@@ -188,29 +177,20 @@ class SipServer:
         from voice.stream.vad import SileroModel
 
         SileroModel.shared()  # load the VAD before the first call rings
-        host = self.settings.sip_host
-        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._udp.bind((host, self.settings.sip_port))
-        self.port = self._udp.getsockname()[1]
-        self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._tcp.bind((host, self.port))
-        self._tcp.listen(64)
-        for target, name in ((self._serve_udp, "sip-udp"), (self._serve_tcp, "sip-tcp")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        log.info("SIP: listening on %s:%d (UDP and TCP), RTP ports %d-%d", host, self.port, *self.rtp_range)
+        s = self.settings
+        context = tls_context(s.sip_tls_cert, s.sip_tls_key) if s.sip_tls_port >= 0 and s.sip_tls_cert else None
+        self.transports.open(s.sip_host, s.sip_port, s.sip_tls_port, context)
+        self.port, self.tls_port = self.transports.port, self.transports.tls_port
+        tls = f", TLS on {self.tls_port}" if context is not None else ""
+        log.info("SIP: listening on %s:%d (UDP and TCP%s), RTP ports %d-%d", s.sip_host, self.port, tls,
+                 *self.rtp_range)
         return self
 
     def stop(self) -> None:
         self._stop.set()
         for call in list(self.calls.values()):
             self.hang_up(call, "shutdown")
-        for sock in (self._udp, self._tcp):
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.close()
+        self.transports.close()
         self.timers.stop()
 
     def wait(self) -> None:
@@ -226,60 +206,6 @@ class SipServer:
             return False
         return any(address in net for net in self.networks)
 
-    def _serve_udp(self) -> None:
-        assert self._udp is not None
-        sock = self._udp
-        while not self._stop.is_set():
-            try:
-                data, addr = sock.recvfrom(65535)
-            except OSError:
-                return
-            if data.strip(b"\r\n\x00 ") == b"":
-                continue  # keep-alive
-            self.receive(data, Flow("UDP", addr, _udp_sender(sock, addr)))
-
-    def _serve_tcp(self) -> None:
-        assert self._tcp is not None
-        while not self._stop.is_set():
-            try:
-                conn, addr = self._tcp.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tcp_connection, args=(conn, addr), daemon=True, name="sip-tcp-conn").start()
-
-    def _tcp_connection(self, conn: socket.socket, addr: tuple[str, int]) -> None:
-        limit = self.settings.sip_max_message_bytes
-        lock = threading.Lock()
-
-        def send(out: bytes) -> None:
-            with lock:
-                conn.sendall(out)
-
-        flow = Flow("TCP", addr, send)
-        framer = StreamFramer(limit)
-        conn.settimeout(300)
-        try:
-            while not self._stop.is_set():
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                try:
-                    framed = framer.feed(chunk)
-                except FramingError as exc:
-                    log.warning("SIP/TCP %s: %s; closing", addr[0], exc)
-                    if exc.head:
-                        self.receive(exc.head, flow)  # answered 413: it can say so without the body
-                    return
-                for _ in range(framed.pongs):
-                    send(b"\r\n")  # RFC 5626 keep-alive pong
-                for message in framed.messages:
-                    self.receive(message, flow)
-        except OSError:
-            return
-        finally:
-            with contextlib.suppress(OSError):
-                conn.close()
-
     # ---- dispatch ------------------------------------------------------------------------------------
 
     def receive(self, data: bytes, flow: Flow) -> None:
@@ -291,7 +217,7 @@ class SipServer:
                 self._reject_outsider(data, flow)
                 return
             try:
-                message = parse_message(data, self.settings.sip_max_message_bytes, stream=flow.transport == "TCP")
+                message = parse_message(data, self.settings.sip_max_message_bytes, stream=flow.reliable)
             except SipError as exc:
                 self.stats["malformed"] += 1
                 log.info("SIP from %s:%d: %s", *flow.addr, exc)
@@ -367,6 +293,8 @@ class SipServer:
             probe.close()
 
     def _contact(self, flow: Flow) -> str:
+        if flow.transport == "TLS":  # RFC 5630: sips where the whole path is secured
+            return f"<sips:hotline@{self._local_address(flow)}:{flow.port or self.tls_port}>"
         transport = ";transport=tcp" if flow.transport == "TCP" else ""
         return f"<sip:hotline@{self._local_address(flow)}:{self.port}{transport}>"
 
@@ -491,7 +419,7 @@ class SipServer:
         call.last_response = self._send(call.flow, ok)
         call.rtp.start()
         call.session.start(office_open=office_open)
-        if call.flow.transport == "UDP":
+        if not call.flow.reliable:
             self._retransmit_ok(call, T1, time.monotonic())
 
     def _retransmit_ok(self, call: SipCall, interval: float, started: float) -> None:
@@ -601,10 +529,10 @@ class SipServer:
         target = name_addr_uri(invite.get("contact")) if invite.get("contact") else name_addr_uri(invite.get("from"))
         branch = new_branch()
         call.local_cseq += 1
-        transport = "TCP" if call.flow.transport == "TCP" else "UDP"
+        transport, port = call.flow.transport, call.flow.port or self.port
         to = invite.get("to")
         headers = [
-            ("via", f"SIP/2.0/{transport} {call.flow.local or self._local_address(call.flow)}:{self.port};"
+            ("via", f"SIP/2.0/{transport} {call.flow.local or self._local_address(call.flow)}:{port};"
                     f"branch={branch};rport"),
             ("max-forwards", "70"),
             ("from", to if tag_of(to) else f"{to};tag={call.local_tag}"),
@@ -634,14 +562,14 @@ class SipServer:
         def again(interval: float) -> None:
             if done.is_set():
                 return
-            if time.monotonic() - started >= 64 * T1 or call.flow.transport == "TCP":
+            if time.monotonic() - started >= 64 * T1 or call.flow.reliable:
                 finish(None)
                 return
             with contextlib.suppress(OSError):
                 call.flow.send(data)
             self.timers.after(min(interval * 2, T2), lambda: again(min(interval * 2, T2)))
 
-        self.timers.after(T1 if call.flow.transport == "UDP" else 64 * T1, lambda: again(T1))
+        self.timers.after(64 * T1 if call.flow.reliable else T1, lambda: again(T1))
 
     def _client_response(self, reply: SipMessage) -> None:
         with self.lock:
@@ -718,10 +646,3 @@ def _with_branch(invite: SipMessage, reinvite: SipMessage) -> SipMessage:
         invite = SipMessage(invite.method, invite.uri, invite.status, invite.reason, list(invite.headers), invite.body)
         invite.set("contact", reinvite.get("contact"))
     return invite
-
-
-def _udp_sender(sock: socket.socket, addr: tuple[str, int]) -> Callable[[bytes], None]:
-    def send(data: bytes) -> None:
-        sock.sendto(data, addr)
-
-    return send
