@@ -18,7 +18,6 @@ from voice.config import Settings  # noqa: E402
 from voice.services import Services  # noqa: E402
 
 log = logging.getLogger("hotline")
-MAX_REQUEST_BYTES = 64 * 1024  # the largest request body accepted (Twilio's forms are a few KiB)
 
 
 def create_services(settings: Settings) -> Services:
@@ -71,6 +70,7 @@ def create_app(
 
     from voice.storage.factory import hash_key, make_store, session_key
     from voice.web import audio, dashboard, health, media_stream, twilio
+    from voice.web.worker import MAX_BODY_BYTES
 
     settings = settings or Settings.from_env()
     services = services or create_services(settings)
@@ -86,7 +86,7 @@ def create_app(
     stream_secret = hmac.new(hash_key(settings), b"media-streams", hashlib.sha256).digest()
     app.extensions["hotline_streams"] = media_stream.StreamCalls(stream_secret)
     app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": media_stream.MAX_MESSAGE_BYTES, "ping_interval": 25}
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES  # webhooks and dashboard forms are small: 413 beyond
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # webhooks and dashboard forms are small: 413 beyond
     app.register_blueprint(health.bp)
     app.register_blueprint(audio.bp)
     app.register_blueprint(twilio.bp)

@@ -269,7 +269,7 @@ def media_stream(ws: Any) -> None:
         if session is not None:
             session.end("stream-error")
     except ConnectionClosed:
-        log.info("media stream of call %s closed", call_sid or "?")
+        (log.info if call_sid else log.debug)("media stream of call %s closed", call_sid or "?")  # no flood
     except Exception:
         log.exception("media stream of call %s failed", call_sid or "?")
     finally:

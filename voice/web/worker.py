@@ -6,8 +6,9 @@ for Twilio's webhooks and the health check. Here the worker's event loop gathers
 a small body of announced length) without a thread, the way a reverse proxy buffers requests, and hands
 the connection to a thread when the request is complete. A connection that does not finish its request
 within ``HEAD_TIMEOUT_S`` is closed, and one client address may have at most ``MAX_GATHERING_PER_ADDRESS``
-requests in the making. Kept-alive connections are gathered the same way for each further request.
-TLS is left to the reverse proxy in front (with ``certfile`` set the stock behaviour applies).
+requests in the making. Requests no thread should ever wait on (a head over 16 KiB, a body over 64 KiB,
+a chunked body) are refused here with 431, 413 or 411. Kept-alive connections are gathered the same way
+for each further request. TLS is left to the reverse proxy in front (with ``certfile`` set the stock behaviour applies).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from voice.web.throttle import WarnThrottle
 
 HEAD_TIMEOUT_S = 10.0  # the whole request head (and a small body) must arrive within this
 MAX_GATHERING_PER_ADDRESS = 32  # requests being received at once from one client address
-MAX_HEAD_BYTES = 16384  # more than this is handed over at once: gunicorn answers 431
-MAX_GATHERED_BODY = 65536  # bodies up to this (Content-Length) are gathered too; larger ones read in a thread
+MAX_HEAD_BYTES = 16384  # a longer request head is answered 431 here
+MAX_BODY_BYTES = 65536  # the largest request body (the app's MAX_CONTENT_LENGTH too); larger ones get 413 here
 
 
 @dataclass
@@ -94,9 +95,16 @@ class GatheringThreadWorker(ThreadWorker):
             self._close(conn)
             return
         state.data += chunk
-        if _complete(state.data):
-            self._stop_gathering(conn)
+        verdict = judge(state.data)
+        if verdict == "wait":
+            return
+        self._stop_gathering(conn)
+        if verdict == "complete":
             self._hand_over(conn, bytes(state.data))
+        else:  # refused before any thread is involved: a slow client could otherwise hold one reading on
+            with contextlib.suppress(OSError):
+                conn.sock.send(REFUSALS[verdict])
+            self._close(conn)
 
     def _refuse(self, address: str) -> None:
         if count := self.refused.count(address):
@@ -139,15 +147,28 @@ class GatheringThreadWorker(ThreadWorker):
         return super().handle(conn)
 
 
-def _complete(data: bytearray) -> bool:
-    """Whether the request head has arrived, with its body when that is small and of announced length."""
+REFUSALS = {
+    status.split()[0]: f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".encode()
+    for status in ("411 Length Required", "413 Content Too Large", "431 Request Header Fields Too Large")
+}
+
+
+def judge(data: bytearray) -> str:
+    """"wait" for more, "complete" (head and announced body there), or a status to refuse it with: "431"
+    (head too long), "413" (body too long), "411" (a body without a length: chunked uploads are not taken)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
-        return len(data) > MAX_HEAD_BYTES
+        return "431" if len(data) > MAX_HEAD_BYTES else "wait"
     length = 0
     for line in bytes(data[:end]).split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            value = value.strip()
-            length = int(value) if value.isdigit() and len(value) < 10 else 0
-    return length > MAX_GATHERED_BODY or len(data) >= end + 4 + length
+        name, value = name.strip().lower(), value.strip()
+        if name == b"content-length":
+            if not value.isdigit() or len(value) > 12:
+                return "complete"  # gunicorn answers 400 to a malformed length
+            length = int(value)
+        elif name == b"transfer-encoding":
+            return "411"
+    if length > MAX_BODY_BYTES:
+        return "413"
+    return "complete" if len(data) >= end + 4 + length else "wait"
