@@ -27,12 +27,14 @@ setup: $(STAMP)            ## virtual environment, dependencies, assembled Whisp
 
 setup-dev: $(VENV)/.dev-installed sipp
 
-# SIPp (Debian package sip-tester) plays real SIP callers in the SIP tests; installed when missing (needs root).
+# SIPp (Debian package sip-tester) plays real SIP callers in the SIP tests, and the TLS test makes its
+# certificates with openssl; installed when missing (needs root).
 sipp:
-	@command -v sipp >/dev/null 2>&1 || { test "$$(id -u)" = 0 && { echo "installing SIPp (sip-tester) ..."; \
-	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q sip-tester >/dev/null 2>&1 || \
-	  { apt-get update -q >/dev/null && apt-get install -y -q sip-tester >/dev/null; }; }; } || \
-	  echo "note: SIPp missing (apt-get install sip-tester); SIP call tests will be skipped"
+	@{ command -v sipp && command -v openssl; } >/dev/null 2>&1 || { test "$$(id -u)" = 0 && { \
+	  echo "installing SIPp (sip-tester) and openssl ..."; export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q sip-tester openssl >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q sip-tester openssl >/dev/null; }; }; } || \
+	  echo "note: SIPp or openssl missing (apt-get install sip-tester openssl); SIP call tests will be skipped"
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-deps:              ## headless Chromium and its driver for the QA dashboard's browser tests (Debian packages)
