@@ -71,7 +71,9 @@ def seed(folder: Path) -> None:
     Accounts(store.engine).add("viewer", "viewer-password", "viewer")
 
 
-def start_server(folder: Path, port: int, max_concurrent: int) -> subprocess.Popen[bytes]:
+def start_server(folder: Path, port: int, max_concurrent: int) -> subprocess.Popen[str]:
+    from tests.servers import start_hotline
+
     env = {
         **os.environ,
         "HOTLINE_TWILIO_AUTH_TOKEN": TOKEN,
@@ -82,18 +84,7 @@ def start_server(folder: Path, port: int, max_concurrent: int) -> subprocess.Pop
         "HOTLINE_DASHBOARD_MAX_CONCURRENT": str(max_concurrent),
         "HOTLINE_LOG_LEVEL": "WARNING",
     }
-    log = (folder / f"server-{max_concurrent}.log").open("wb")
-    server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, stderr=log)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).raise_for_status()
-            return server
-        except requests.RequestException:
-            if server.poll() is not None:
-                raise RuntimeError(f"the server stopped; see {folder}/server-{max_concurrent}.log") from None
-            time.sleep(0.5)
-    raise RuntimeError("the server did not start")
+    return start_hotline(env, port)
 
 
 def signed_post(base: str, path: str, **form: str) -> requests.Response:

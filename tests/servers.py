@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.realtime import closed_office
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -17,6 +20,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stream_mode_env(tmp_path: Path, port: int, token: str) -> dict[str, str]:
+    """The environment of a hotline in Media Streams mode for a test: its own SQLite file and audio cache, an
+    office with no opening hours (hand-overs never transfer), and recognition doubts switched off (the
+    transport or the server is under test; confirmations have their own tests)."""
+    return {
+        **os.environ,
+        "HOTLINE_TWILIO_AUTH_TOKEN": token,
+        "HOTLINE_TWILIO_MEDIA": "stream",
+        "HOTLINE_PORT": str(port),
+        "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
+        "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),
+        "HOTLINE_OFFICE_PROFILE": str(closed_office(tmp_path)),
+        "HOTLINE_ASR_UNSURE_LOGPROB": "-5",
+        "HOTLINE_ASR_GARBLED_LOGPROB": "-9",
+    }
 
 
 def start_hotline(env: dict[str, str], port: int, timeout: float = 300.0) -> subprocess.Popen[str]:

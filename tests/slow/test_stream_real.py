@@ -4,42 +4,24 @@ The caller's question is spoken by eSpeak NG (a German voice the recogniser has 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from tests.servers import free_port, start_hotline
+from tests.servers import free_port, start_hotline, stream_mode_env
 from voice.stream.load_client import StreamCaller, trim_silence
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "slow-stream-token"
 
 
 @pytest.fixture()
 def server(tmp_path):
-    office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
-    office["opening_hours"] = {d: "" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}  # no transfer
-    (tmp_path / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
     port = free_port()
-    env = {
-        **os.environ,
-        "HOTLINE_TWILIO_AUTH_TOKEN": TOKEN,
-        "HOTLINE_TWILIO_MEDIA": "stream",
-        "HOTLINE_PORT": str(port),
-        "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
-        "HOTLINE_AUDIO_CACHE_DIR": str(tmp_path / "audio"),
-        "HOTLINE_OFFICE_PROFILE": str(tmp_path / "office.yaml"),
-        # the transport is under test: recognition doubts (a confirmation first) are tested elsewhere
-        "HOTLINE_ASR_UNSURE_LOGPROB": "-5",
-        "HOTLINE_ASR_GARBLED_LOGPROB": "-9",
-    }
-    proc = start_hotline(env, port)
+    proc = start_hotline(stream_mode_env(tmp_path, port, TOKEN), port)
     yield f"http://127.0.0.1:{port}", tmp_path / "calls.db"
     proc.terminate()
     proc.wait(timeout=30)

@@ -56,9 +56,6 @@ class Sessions:
             ended = update(dashboard_sessions).where(dashboard_sessions.c.id == _key(token)).values(ended_at=_now())
             conn.execute(ended)
 
-    def end_all(self, user_name: str) -> int:
-        return end_user_sessions(self.engine, user_name)
-
     def prune(self) -> int:
         """Delete sessions that ended or expired; returns how many."""
         cutoff = _now() - self.lifetime
