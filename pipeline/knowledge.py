@@ -52,12 +52,27 @@ class Entry:
     id: str
     category: str
     legal_basis: tuple[str, ...]
-    as_of: str
+    checked: str
     answers: dict[str, str]
     reviewed: dict[str, bool]
     written: dict[str, str]
     questions: dict[str, tuple[str, ...]]
     source: Path
+    sources: tuple[Page, ...] = ()
+    simplified_numbers: tuple[str, ...] = ()
+
+    @property
+    def as_of(self) -> str:
+        """The date the caller hears with the answer ("as of …"): the day its facts were checked."""
+        return self.checked
+
+
+@dataclass(frozen=True)
+class Page:
+    """An official page that a topic's facts come from (BAMF, Foreign Office, a law gazette)."""
+
+    title: str
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,23 +154,47 @@ def _parse_entry(
     if not isinstance(basis, list):
         problems.append(f"{where}: legal_basis must be a list (empty where no norm applies)")
         basis = []
-    as_of = raw.get("as_of")
-    if not isinstance(as_of, dt.date):
-        problems.append(f"{where}: as_of must be a date (YYYY-MM-DD)")
+    checked = raw.get("checked")
+    if not isinstance(checked, dt.date):
+        problems.append(f"{where}: checked must be a date (YYYY-MM-DD): when its facts were last checked")
     answers, reviewed = _answers(where, raw.get("answer"), languages, problems)
     questions = _questions(where, raw.get("questions"), languages, problems)
     written = {str(k): str(v) for k, v in (raw.get("written") or {}).items()}
+    simplified = raw.get("simplified_numbers") or []
+    if not isinstance(simplified, list):
+        problems.append(f"{where}: simplified_numbers must be a list")
+        simplified = []
     return Entry(
         entry_id,
         category,
         tuple(str(b) for b in basis),
-        str(as_of),
+        str(checked),
         answers,
         reviewed,
         written,
         questions,
         path,
+        _pages(where, raw.get("sources"), problems),
+        tuple(str(n) for n in simplified),
     )
+
+
+def _pages(where: str, raw: Any, problems: list[str]) -> tuple[Page, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(f"{where}: sources must be a list of {{title, url}}")
+        return ()
+    pages = []
+    for item in raw:
+        if not isinstance(item, dict) or not str(item.get("title", "")).strip():
+            problems.append(f"{where}: every source needs a title (and a url where there is one)")
+            continue
+        url = item.get("url")
+        if url is not None and not str(url).startswith("https://"):
+            problems.append(f"{where}: source {item['title']!r} has a url that is not https://")
+        pages.append(Page(str(item["title"]).strip(), str(url) if url else None))
+    return tuple(pages)
 
 
 def _answers(

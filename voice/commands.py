@@ -8,6 +8,7 @@ logs and progress to stderr.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -130,7 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     faq = p.add_subparsers(dest="faq_command", required=True, metavar="FAQ_COMMAND")
     p = faq.add_parser("check", help="check schema, coverage of every topic and language, references, prompts")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--warnings", action="store_true", help="also list content warnings (length, review)")
+    p.add_argument(
+        "--warnings",
+        action="store_true",
+        help="also list content warnings (length, review, stale checks, figures expiring)",
+    )
+    p.add_argument(
+        "--on",
+        type=dt.date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="judge check dates and figure validity on this day instead of today (to see what a date will need)",
+    )
     return parser
 
 
@@ -326,7 +338,7 @@ def _eval_spoken(services: Any, items: list[Any], args: Any) -> tuple[dict[str, 
 def cmd_faq(args: Any, settings: Any) -> int:
     from voice.faq_check import check
 
-    report = check(settings.prompts_dir, settings.office_profile)
+    report = check(settings.prompts_dir, settings.office_profile, today=args.on)
     if args.json:
         _emit(report.as_json())
     else:

@@ -3,18 +3,23 @@
 Checks the schema of every entry, that every topic of ``topics.yaml`` has an entry with an answer and
 enough paraphrases in every language, legal basis and as-of date, that every office-profile and figure
 reference resolves, that every fixed prompt exists in every language, and that every topic has a short
-spoken title (for "is your question about …?") and the yes/no words in every language. Prints a
-coverage table per language; any gap makes the exit code non-zero.
+spoken title (for "is your question about …?") and the yes/no words in every language. Then whether
+the content is still the law as it stands (``pipeline/freshness.py``: sources, check dates, figures
+past their validity) and whether its texts agree on numbers (``pipeline/numbers.py``). Prints a
+coverage table per language; any error makes the exit code non-zero.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.content import load_content
+from pipeline.freshness import freshness, load_laws
 from pipeline.knowledge import MIN_QUESTIONS_DE, MIN_QUESTIONS_OTHER, inspect_knowledge_base, lint
+from pipeline.numbers import number_mismatches
 from voice.phrases import inspect_phrases
 from voice.topic_titles import load_confirm_content
 
@@ -55,12 +60,17 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check(prompts_dir: Path, office_profile: Path) -> CheckReport:
-    """Run every check and collect all problems."""
+def check(prompts_dir: Path, office_profile: Path, today: dt.date | None = None) -> CheckReport:
+    """Run every check and collect all problems (``today``: the day to judge validity on)."""
     kb, errors = inspect_knowledge_base(prompts_dir)
     content = load_content(office_profile, prompts_dir / "figures.yaml")
     lint_errors, warnings = lint(kb, content)
     errors = list(errors) + lint_errors
+    laws, law_errors = load_laws(prompts_dir / "sources.yaml")
+    errors += law_errors
+    for finding in freshness(kb, laws, content.figures, today or dt.date.today()):
+        (errors if finding.severity == "error" else warnings).append(str(finding))
+    errors += [m for entry in kb.entries.values() for m in number_mismatches(entry)]
     phrases, phrase_errors = inspect_phrases(prompts_dir / "phrases", kb.languages, content)
     errors += phrase_errors
     missing = [t for t in kb.topic_ids if t not in kb.entries]

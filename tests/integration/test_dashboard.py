@@ -337,3 +337,27 @@ def test_users_command_creates_accounts_with_hashed_passwords(tmp_path):
     assert accounts.verify("anna", "a-long-password") and not accounts.verify("anna", "wrong-password")
     with pytest.raises(AccountError):
         accounts.add("anna", "another-password", "viewer")
+
+
+def test_the_knowledge_base_pages_show_check_dates_sources_and_figures_that_expire(site):
+    app, _, _, folder = site
+    prompts = folder / "prompts"
+    figures = yaml.safe_load((prompts / "figures.yaml").read_text(encoding="utf-8"))
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    figures["fee_extension"]["valid_until"] = yesterday  # planted: a fee that no longer holds
+    figures["fee_extension"].pop("review_by", None)
+    (prompts / "figures.yaml").write_text(yaml.safe_dump(figures, allow_unicode=True), encoding="utf-8")
+    path = prompts / "faq/duldung.yaml"
+    old = dt.date.today() - dt.timedelta(days=200)
+    path.write_text(re.sub(r"^checked: .*$", f"checked: {old}", path.read_text("utf-8"), flags=re.M), "utf-8")
+    client = logged_in(app, "victor", "victorvictor!")
+    overview = client.get("/dashboard/kb").text
+    due = overview.split('id="figures-due"')[1].split("</table>")[0]
+    assert "fee_extension" in due and "expired" in due and str(yesterday) in due
+    row = re.search(r"<tr><td><a href=\"/dashboard/kb/duldung\">.*?</tr>", overview, re.S).group(0)
+    assert str(old) in row and "over 6 months" in row
+    topic = client.get("/dashboard/kb/gebuehren").text
+    assert 'href="https://www.gesetze-im-internet.de/aufenthv/__44.html"' in topic  # a page from sources
+    assert "§ 69 AufenthG" in topic and "zuletzt geändert" in topic  # a law with the version that was read
+    table = topic.split('id="figures"')[1].split("</table>")[0]
+    assert "fee_extension" in table and "expired" in table and "fee_settlement_permit" in table

@@ -30,7 +30,7 @@ def test_renewal_question_in_five_languages(faq_answerer, lang, question):
     assert answer.topic == RENEWAL, answer.reason
     assert not answer.handover
     assert answer.language == lang
-    assert answer.legal_basis == ["§ 8 AufenthG", "§ 81 AufenthG"] and answer.as_of == "2026-11-01"
+    assert answer.legal_basis == ["§ 8 AufenthG", "§ 81 AufenthG"] and answer.as_of == "2026-12-06"
     assert "{" not in answer.text and answer.text  # placeholders filled from the office profile
 
 

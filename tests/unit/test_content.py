@@ -34,7 +34,7 @@ def test_shipped_knowledge_base_is_valid(content):
     assert set(kb.languages) == set(LANGUAGES)
     for entry in kb.entries.values():
         assert set(entry.answers) == set(LANGUAGES), entry.id
-        assert entry.as_of and entry.legal_basis is not None
+        assert entry.checked and entry.legal_basis is not None
     errors, _ = lint(kb, content)
     assert errors == []
 

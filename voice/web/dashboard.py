@@ -45,6 +45,7 @@ from pipeline.knowledge import KnowledgeBase, inspect_knowledge_base
 from pipeline.review import ReviewEditError, set_reviewed
 from voice.config import Settings
 from voice.dashboard import charts
+from voice.dashboard.kb_freshness import KbFreshness
 from voice.dashboard.queries import CSV_COLUMNS, CallFilter, Dashboard, csv_rows
 from voice.dashboard.replays import ReplayBusy, Replays
 from voice.storage.accounts import Accounts
@@ -356,6 +357,7 @@ def kb_overview() -> ResponseReturnValue:
     state = _state()
     f = CallFilter.from_args(_default_range(request.args.to_dict(), days=90))
     kb = state.knowledge_base()
+    fresh = KbFreshness(state.settings.prompts_dir, kb)
     usage = state.queries.topic_usage(f)
     rows = []
     for topic in kb.topic_ids:
@@ -366,6 +368,8 @@ def kb_overview() -> ResponseReturnValue:
             {
                 "topic": topic,
                 "category": entry.category if entry else "?",
+                "checked": entry.checked if entry else "?",
+                "stale": fresh.is_stale(entry) if entry else True,
                 "answered": sum(u["answered"] for u in per),
                 "handed_over": sum(u["handed_over"] for u in per),
                 "rating": sum(ratings) / len(ratings) if ratings else None,
@@ -374,7 +378,9 @@ def kb_overview() -> ResponseReturnValue:
             }
         )
     unanswered = state.queries.weak_questions(f, topic="")
-    return render_template("dashboard/kb.html", rows=rows, f=f, unanswered=unanswered, languages=kb.languages)
+    return render_template(
+        "dashboard/kb.html", rows=rows, f=f, unanswered=unanswered, languages=kb.languages, fresh=fresh
+    )
 
 
 @bp.get("/kb/<topic>")
@@ -397,7 +403,17 @@ def kb_topic(topic: str) -> ResponseReturnValue:
         for lang in kb.languages
     ]
     weak = state.queries.weak_questions(f, topic=topic)
-    return render_template("dashboard/kb_topic.html", entry=entry, languages=languages, weak=weak, f=f)
+    fresh = KbFreshness(state.settings.prompts_dir, kb)
+    return render_template(
+        "dashboard/kb_topic.html",
+        entry=entry,
+        languages=languages,
+        weak=weak,
+        f=f,
+        stale=fresh.is_stale(entry),
+        sources=fresh.sources(entry),
+        figures=fresh.figures_of(entry),
+    )
 
 
 @bp.post("/kb/<topic>/<lang>/reviewed")
