@@ -78,6 +78,10 @@ def create_app(
     store.warm_up()
     if warm:
         services.warm_up()
+        if settings.twilio_media == "stream":
+            from voice.stream.vad import SileroModel
+
+            SileroModel.shared()  # loading the VAD holds the interpreter ~1 s: not in the first call's start
     app = Flask(__name__)
     app.extensions["hotline"] = services
     app.extensions["hotline_store"] = store

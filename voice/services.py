@@ -30,6 +30,7 @@ class Services:
         self.transcriber.warm_up()
         self.answerer.warm_up()
         self.synthesizer.warm_up()
+        self.engine_config()  # parsing every knowledge-base file takes the interpreter ~1 s: not in a call
 
     def voice_fallbacks(self) -> dict[str, str]:
         """Languages without a voice, mapped to the language spoken instead (documented rule)."""

@@ -4,7 +4,7 @@ An attacker on 127.0.0.2, in a process of its own, keeps for the length of a rea
 connections to the stream endpoint that never send a start message and 100 connections that send their
 request headers one line every two seconds, reconnecting whatever the server closes. Meanwhile a caller
 on 127.0.0.1 makes a real call (real Whisper, retrieval and eSpeak) and ``/healthz`` is asked every
-0.2 s: 95% of them answered within 0.5 s and none later than 3 s, and the call answered. Bounded: about
+0.2 s: 95% of them answered within 0.5 s and none later than 1 s, and the call answered. Bounded: about
 a minute.
 """
 
@@ -22,6 +22,7 @@ import time
 import pytest
 import requests
 
+from bench.bench_stream import memory_mb, worker_pid
 from tests.servers import free_port, server_log, start_hotline, stream_mode_env
 from voice.stream.load_client import StreamCaller, trim_silence
 
@@ -123,6 +124,17 @@ def test_idle_websockets_and_slow_headers_do_not_freeze_the_hotline(server):
                 failures.append(f"{type(exc).__name__}: {exc}"[:200])
             stop.wait(0.2)
 
+    warm_up = StreamCaller(base, TOKEN, "CAwarm")  # a first call, with a question: the idle footprint of a
+    try:  # server in service includes what recognition and synthesis keep after their first use
+        warm_up.dial()
+        warm_up.wait_for_media(0.0, timeout=30)
+        warm_up.wait_quiet(timeout=60)
+        warm_up.wait_for_media(warm_up.say(question), timeout=30)
+    finally:
+        warm_up.hang_up()
+    time.sleep(2.0)
+    worker = worker_pid(proc.pid)
+    idle_mb, _ = memory_mb(worker)
     opened = multiprocessing.Queue()
     attack = multiprocessing.Process(target=attack_for, args=(port, 75.0, opened))  # its own interpreter: the
     attack.start()  # attacker's threads must not slow down the probes measured here
@@ -146,6 +158,8 @@ def test_idle_websockets_and_slow_headers_do_not_freeze_the_hotline(server):
     finally:
         attack.terminate()
         attack.join(timeout=10)
+    time.sleep(5.0)  # the server closes what the attacker left
+    after_mb, peak_mb = memory_mb(worker)
     sockets_opened, slow_opened = 0, 0
     with contextlib.suppress(queue.Empty):
         while True:  # the latest counts
@@ -155,10 +169,13 @@ def test_idle_websockets_and_slow_headers_do_not_freeze_the_hotline(server):
     assert not failures and health, failures[:5]
     ordered = sorted(health)
     p95 = ordered[int(0.95 * (len(ordered) - 1))]
-    # nearly all within a fraction of a second; single checks have taken up to about 2 s in some runs while
-    # the attacker reopened ~300 connections a second (README, "Hostile traffic"): never a freeze
+    # single checks took up to 2 s until the first call's start stopped parsing the knowledge base (the
+    # engine configuration is built at start-up now) and the worker took one connection per loop turn
     seen = f"/healthz p50 {ordered[len(ordered) // 2]:.3f} s, p95 {p95:.2f} s, max {max(health):.2f} s"
-    assert p95 < 0.5 and max(health) < 3.0, seen
+    assert p95 < 0.5 and max(health) < 1.0, seen
+    memory = f"worker {idle_mb:.0f} MB idle, {after_mb:.0f} MB 5 s after the attack (peak {peak_mb:.0f} MB)"
+    print(seen, memory)
+    assert after_mb < 1.25 * idle_mb, memory  # bounded: the attack's sockets and threads leave nothing behind
     assert sockets_opened > 200 and slow_opened >= 100  # the server closed idle sockets and they came back
     for head, status in ((b"Content-Length: 100000", b"413"), (b"Transfer-Encoding: chunked", b"411")):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:  # refused before any thread reads
@@ -166,3 +183,4 @@ def test_idle_websockets_and_slow_headers_do_not_freeze_the_hotline(server):
             assert conn.recv(200).startswith(b"HTTP/1.1 " + status)
     log = server_log(proc, tail=10**8)
     assert "no valid start message" in log and "too many unfinished requests" in log  # the defences did the work
+    assert "media streams refused: 127.0.0.2 holds 8 sockets" in log  # answered 429 by the worker, no thread

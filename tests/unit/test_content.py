@@ -117,6 +117,14 @@ def fake_services(tmp_path, transcriber, content) -> Services:
     return Services(settings, transcriber, FakeAnswerer(), synth, phrases)
 
 
+def test_warm_up_builds_the_engine_configuration_before_any_call(tmp_path, content):
+    services = fake_services(tmp_path, FakeTranscriber(said("Hallo")), content)
+    services.warm_up()  # parsing the knowledge base for the keypad menu takes ~1 s: never in a call's start
+    assert services._engine_config is not None
+    call = services.with_engines(services.transcriber, services.answerer)
+    assert call.engine_config() is services._engine_config
+
+
 def test_local_driver_runs_a_turn_through_the_engine(tmp_path, content):
     services = fake_services(tmp_path, FakeTranscriber(said("Wie verlängern?")), content)
     driver = LocalDriver(services)

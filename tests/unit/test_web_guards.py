@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from voice.web.stream_admission import UnstartedStreams, is_stream_upgrade
 from voice.web.throttle import WarnThrottle
 from voice.web.worker import MAX_BODY_BYTES, MAX_HEAD_BYTES, judge
 
@@ -31,3 +32,19 @@ def test_warnings_are_throttled_per_address_and_memory_is_bounded():
     for key in "cdefg":
         throttle.count(key)
     assert len(throttle.counts) <= 4 and len(throttle.warned_at) <= 4
+
+
+def test_a_stream_upgrade_is_recognised_and_unstarted_sockets_are_counted_per_address():
+    upgrade = b"GET /twilio/stream HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    assert is_stream_upgrade(upgrade)
+    assert is_stream_upgrade(upgrade.replace(b"Upgrade: websocket", b"upgrade:  WebSocket"))
+    assert not is_stream_upgrade(upgrade.replace(b"/twilio/stream", b"/twilio/voice"))
+    assert not is_stream_upgrade(b"GET /twilio/stream HTTP/1.1\r\nHost: h\r\n\r\n")  # a plain GET
+    assert not is_stream_upgrade(upgrade.replace(b"GET", b"POST", 1))
+    streams = UnstartedStreams(limit=2)
+    assert streams.admit("a") and streams.admit("a") and not streams.admit("a")
+    assert streams.full("a") and not streams.full("b") and streams.admit("b")
+    streams.release("a")
+    assert not streams.full("a") and streams.held("a") == 1
+    streams.release("a")
+    assert streams.held("a") == 0

@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from voice.services import Services
 from voice.stream.endpointer import EndpointSettings
 from voice.stream.session import StreamSession, StreamSettings
 from voice.stream.vad import SileroModel
+from voice.web.stream_admission import UNSTARTED
 from voice.web.throttle import WarnThrottle
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ sock = Sock()
 MAX_MESSAGE_BYTES = 64 * 1024  # a 20 ms media message is ~300 bytes; anything huge is not Twilio
 REGISTRATION_TTL_S = 120.0
 START_TIMEOUT_S = 5.0  # Twilio sends "connected" and "start" at once; a socket that does not is closed
-MAX_UNSTARTED_PER_ADDRESS = 8  # sockets from one address that have not yet shown a valid token
 
 
 class ProtocolError(ValueError):
@@ -67,22 +66,8 @@ class StreamCalls:
         self.outcomes: dict[str, str] = {}  # CallSid -> "transfer" | "hangup"
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stream-work")
         self.finished: list[StreamSession] = []  # recent sessions, for tests and the benchmark
-        self.unstarted: Counter[str] = Counter()  # client address -> sockets still without a valid start
+        self.unstarted = UNSTARTED  # shared with the worker's event loop, which refuses beyond the limit
         self.refusals = WarnThrottle()
-
-    def admit_unstarted(self, address: str) -> bool:
-        """Count a new socket from ``address`` until it starts; False when that address has too many."""
-        with self.lock:
-            if self.unstarted[address] >= MAX_UNSTARTED_PER_ADDRESS:
-                return False
-            self.unstarted[address] += 1
-            return True
-
-    def started_or_gone(self, address: str) -> None:
-        with self.lock:
-            self.unstarted[address] -= 1
-            if self.unstarted[address] <= 0:
-                del self.unstarted[address]
 
     def token(self, call_sid: str) -> str:
         return hmac.new(self.secret, f"stream:{call_sid}".encode(), hashlib.sha256).hexdigest()
@@ -200,10 +185,10 @@ def media_stream(ws: Any) -> None:
     session: StreamSession | None = None
     call_sid = ""
     address = request.remote_addr or "?"
-    if not calls.admit_unstarted(address):
+    if not calls.unstarted.admit(address):
         if count := calls.refusals.count(address):
             log.warning("media streams refused: %s had %d sockets without a start (%d refused)",
-                        address, MAX_UNSTARTED_PER_ADDRESS, count)
+                        address, calls.unstarted.limit, count)
         with contextlib.suppress(Exception):
             ws.close(reason=1008, message="too many unstarted streams")
         return
@@ -225,7 +210,7 @@ def media_stream(ws: Any) -> None:
                 stream_sid = str(_field(message, "start", "streamSid"))
                 params = _field(message, "start", "customParameters")
                 registration = calls.claim(call_sid, str(params.get("token", "")) if isinstance(params, dict) else "")
-                calls.started_or_gone(address)
+                calls.unstarted.release(address)
                 unstarted = False
                 sink = TwilioSink(ws, stream_sid, call_sid, calls)
                 session = StreamSession(
@@ -274,6 +259,6 @@ def media_stream(ws: Any) -> None:
         log.exception("media stream of call %s failed", call_sid or "?")
     finally:
         if unstarted:
-            calls.started_or_gone(address)
+            calls.unstarted.release(address)
         if session is not None:
             session.end("connection-lost")  # no-op when the call already ended

@@ -7,7 +7,8 @@ a small body of announced length) without a thread, the way a reverse proxy buff
 the connection to a thread when the request is complete. A connection that does not finish its request
 within ``HEAD_TIMEOUT_S`` is closed, and one client address may have at most ``MAX_GATHERING_PER_ADDRESS``
 requests in the making. Requests no thread should ever wait on (a head over 16 KiB, a body over 64 KiB,
-a chunked body) are refused here with 431, 413 or 411. Kept-alive connections are gathered the same way
+a chunked body) are refused here with 431, 413 or 411, and a Media Streams upgrade from an address that
+already holds the most sockets without a start with 429. Kept-alive connections are gathered the same way
 for each further request. TLS is left to the reverse proxy in front (with ``certfile`` set the stock behaviour applies).
 """
 
@@ -24,12 +25,14 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from voice.web.stream_admission import UNSTARTED, is_stream_upgrade
 from voice.web.throttle import WarnThrottle
 
 HEAD_TIMEOUT_S = 10.0  # the whole request head (and a small body) must arrive within this
 MAX_GATHERING_PER_ADDRESS = 32  # requests being received at once from one client address
 MAX_HEAD_BYTES = 16384  # a longer request head is answered 431 here
 MAX_BODY_BYTES = 65536  # the largest request body (the app's MAX_CONTENT_LENGTH too); larger ones get 413 here
+ACCEPT_BATCH = 128  # connections taken from the listen queue per turn of the event loop
 
 
 @dataclass
@@ -44,6 +47,7 @@ class GatheringThreadWorker(ThreadWorker):
         self.gathering: dict[TConn, _Gathering] = {}
         self.per_address: Counter[str] = Counter()
         self.refused = WarnThrottle()
+        self.refused_streams = WarnThrottle()
         super().init_process()
 
     # ---- where connections come from --------------------------------------------------------------
@@ -52,14 +56,20 @@ class GatheringThreadWorker(ThreadWorker):
         if self.cfg.is_ssl:
             super().accept(listener)
             return
-        try:
-            client_sock, client_addr = listener.accept()
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                raise
-            return
-        self.nr_conns += 1
-        self._gather(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
+        # Take every waiting connection (up to a bound), not one per turn of the event loop: a flood of
+        # connections from one client would otherwise fill the listen queue, and a health check or a
+        # webhook behind them waits there for seconds before the server even sees it.
+        for _ in range(ACCEPT_BATCH):
+            if self.nr_conns >= self.worker_connections:
+                return
+            try:
+                client_sock, client_addr = listener.accept()
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                    raise
+                return
+            self.nr_conns += 1
+            self._gather(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
 
     def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
         if self.cfg.is_ssl:
@@ -99,6 +109,15 @@ class GatheringThreadWorker(ThreadWorker):
         if verdict == "wait":
             return
         self._stop_gathering(conn)
+        if verdict == "complete" and UNSTARTED.full(state.address) and is_stream_upgrade(bytes(state.data)):
+            verdict = "429"  # the stream endpoint would only close it again, after a thread and a handshake
+            if count := self.refused_streams.count(state.address):
+                self.log.warning(
+                    "media streams refused: %s holds %d sockets without a start (%d refused)",
+                    state.address,
+                    UNSTARTED.limit,
+                    count,
+                )
         if verdict == "complete":
             self._hand_over(conn, bytes(state.data))
         else:  # refused before any thread is involved: a slow client could otherwise hold one reading on
@@ -130,6 +149,13 @@ class GatheringThreadWorker(ThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
+    def finish_request(self, conn: TConn, fs: Any) -> None:
+        # gunicorn counts a connection down twice when closing it fails (a WebSocket the endpoint has
+        # already closed): once before the close and once in its error path. Count it down once.
+        before: int = self.nr_conns  # type: ignore[has-type]
+        super().finish_request(conn, fs)
+        self.nr_conns = max(self.nr_conns, before - 1)  # type: ignore[has-type]
+
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
@@ -149,7 +175,12 @@ class GatheringThreadWorker(ThreadWorker):
 
 REFUSALS = {
     status.split()[0]: f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".encode()
-    for status in ("411 Length Required", "413 Content Too Large", "431 Request Header Fields Too Large")
+    for status in (
+        "411 Length Required",
+        "413 Content Too Large",
+        "429 Too Many Requests",
+        "431 Request Header Fields Too Large",
+    )
 }
 
 
