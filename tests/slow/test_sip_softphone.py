@@ -1,6 +1,8 @@
 """A real softphone calls the hotline: baresip 1.0 (Debian's package) against ``python app.py sip``.
 
-baresip dials the hotline over UDP with G.711; its ``sndfile`` module writes what it hears to WAV files.
+baresip dials the hotline over UDP with G.711; its ``sndfile`` module writes what it hears to WAV files
+(until a hold: it does not resume the recording, so what the hotline sends after a resume is read from a
+capture on ``lo``, which needs root like the SIPp tests).
 The hotline runs as in production, in its own process (real Whisper, retrieval, eSpeak, SQLite). baresip
 is driven through its ``ctrl_tcp`` module: keys go as RFC 4733 telephone events (``sndcode``), hold and
 resume as re-INVITEs, a hand-over comes back as REFER, which baresip follows by calling the target.
@@ -30,9 +32,16 @@ import pytest
 import yaml
 
 from tests.servers import ROOT
+from voice.g711 import mulaw_decode
+from voice.sip.capture import LoopbackCapture
+from voice.sip.rtp import parse_rtp
 from voice.sip.sipp import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.sip]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.sip,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the loopback capture (and installing baresip) needs root"),
+]
 
 
 def ensure_baresip() -> str:
@@ -59,6 +68,7 @@ class Hotline:
         office["opening_hours"] = {day: hours for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
         (folder / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
         low = 40000 + (os.getpid() % 50) * 100
+        self.rtp_ports = range(low, low + 100)
         env = {
             **os.environ,
             "HOTLINE_DATABASE_URL": f"sqlite:///{self.db}",
@@ -236,19 +246,31 @@ def voiced_seconds(audio: np.ndarray) -> float:
 
 def test_a_softphone_hears_the_greeting_holds_resumes_and_its_keys_and_bye_arrive(line):
     hotline, phone = line(office_open=True)
-    phone.command("dial", f"sip:hotline@127.0.0.1:{hotline.port}")
-    phone.wait_log("Call established", 15)
-    time.sleep(4.0)  # the greeting plays
-    phone.command("hold")  # re-INVITE with a=sendonly
-    wait_for(lambda: "on hold" in hotline.log(), 10, "the hotline to see the hold")
-    time.sleep(1.0)
-    phone.command("resume")  # re-INVITE with a=sendrecv: the call goes on
-    time.sleep(4.0)
-    phone.command("sndcode", "#")  # RFC 4733 telephone events
-    phone.command("sndcode", "9")
-    wait_for(lambda: "pressed 9" in hotline.log(), 10, "the keys")
-    phone.command("hangup")  # BYE
-    phone.wait_log("audio: destroyed", 10)  # the dump of what it heard is complete
+    with LoopbackCapture() as capture:  # what the hotline sent, whatever the softphone made of it
+        phone.command("dial", f"sip:hotline@127.0.0.1:{hotline.port}")
+        phone.wait_log("Call established", 15)
+        time.sleep(4.0)  # the greeting plays
+        phone.command("hold")  # re-INVITE with a=sendonly
+        wait_for(lambda: "on hold" in hotline.log(), 10, "the hotline to see the hold")
+        held_at = time.monotonic()
+        time.sleep(1.0)
+        phone.command("resume")  # re-INVITE with a=sendrecv: the call goes on
+        resumed_at = time.monotonic()
+        time.sleep(4.0)
+        phone.command("sndcode", "#")  # RFC 4733 telephone events
+        phone.command("sndcode", "9")
+        wait_for(lambda: "pressed 9" in hotline.log(), 10, "the keys")
+        phone.command("hangup")  # BYE
+        phone.wait_log("audio: destroyed", 10)  # the dump of what it heard is complete
+    sent = [
+        (p.at, mulaw_decode(r.payload))
+        for p in capture.packets
+        if p.src[1] in hotline.rtp_ports and (r := parse_rtp(p.payload)) is not None and r.payload_type == 0
+    ]
+    during_hold = [t for t, _ in sent if held_at + 0.3 < t < resumed_at - 0.1]
+    after = np.concatenate([a for t, a in sent if resumed_at + 0.5 < t < resumed_at + 3.5])
+    assert not during_hold  # on hold, the hotline sends nothing
+    assert voiced_seconds(after) > 1.0  # after the resume it talks again
     call_id, _, end_reason = wait_for(lambda: hotline.last_call()[2] and hotline.last_call(), 15, "the call's end")
     assert end_reason.startswith("hangup"), end_reason
     log = hotline.log()
