@@ -280,7 +280,7 @@ def test_a_silent_socket_is_closed_after_the_start_deadline_and_one_address_cann
         for ws in sockets:
             with contextlib.suppress(simple_websocket.ConnectionClosed):
                 ws.close()
-    assert all(reason == 1008 for _, reason in closed_at)
+    assert all(reason == 1008 for _, reason in closed_at), closed_at
     assert closed_at[0][0] < 0.5  # the one over the limit at once
     assert all(0.9 < t < 3.0 for t, _ in closed_at[1:])  # the others at the deadline
     calls = line.app.extensions["hotline_streams"]  # type: ignore[attr-defined]

@@ -32,7 +32,8 @@ from voice.services import Services
 from voice.stream.endpointer import EndpointSettings
 from voice.stream.session import StreamSession, StreamSettings
 from voice.stream.vad import SileroModel
-from voice.web.stream_admission import UNSTARTED
+from voice.web import stream_admission
+from voice.web.stream_admission import UnstartedStreams
 from voice.web.throttle import WarnThrottle
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ class StreamCalls:
         self.outcomes: dict[str, str] = {}  # CallSid -> "transfer" | "hangup"
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stream-work")
         self.finished: list[StreamSession] = []  # recent sessions, for tests and the benchmark
-        self.unstarted = UNSTARTED  # shared with the worker's event loop, which refuses beyond the limit
+        self.unstarted = UnstartedStreams()
+        stream_admission.serving(self.unstarted)  # the worker's event loop refuses beyond the limit too
         self.refusals = WarnThrottle()
 
     def token(self, call_sid: str) -> str:

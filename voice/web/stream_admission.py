@@ -1,9 +1,9 @@
 """How many Media Streams sockets each client address holds that have not shown a valid start yet.
 
-One count per process, shared by the stream endpoint (which admits a socket and releases it once it has
-started or closed) and the web worker's event loop, which answers a further upgrade request from an
-address that is already at the limit with 429 itself: no thread, no Flask, no WebSocket handshake for a
-flood of sockets that would only be closed again.
+Each application's stream endpoint keeps its own count (it admits a socket and releases it once it has
+started or closed) and announces it here; the web worker's event loop reads the announced count and
+answers a further upgrade request from an address that is already at the limit with 429 itself: no
+thread, no Flask, no WebSocket handshake for a flood of sockets that would only be closed again.
 """
 
 from __future__ import annotations
@@ -43,7 +43,17 @@ class UnstartedStreams:
         return self._count.get(address, 0)
 
 
-UNSTARTED = UnstartedStreams()
+_serving: UnstartedStreams | None = None  # the count of the application this process serves
+
+
+def serving(counter: UnstartedStreams) -> None:
+    """Announce the count of the application this process serves (the last one built)."""
+    global _serving
+    _serving = counter
+
+
+def current() -> UnstartedStreams | None:
+    return _serving
 
 
 def is_stream_upgrade(head: bytes) -> bool:

@@ -25,7 +25,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from voice.web.stream_admission import UNSTARTED, is_stream_upgrade
+from voice.web.stream_admission import current as current_streams
+from voice.web.stream_admission import is_stream_upgrade
 from voice.web.throttle import WarnThrottle
 
 HEAD_TIMEOUT_S = 10.0  # the whole request head (and a small body) must arrive within this
@@ -109,13 +110,14 @@ class GatheringThreadWorker(ThreadWorker):
         if verdict == "wait":
             return
         self._stop_gathering(conn)
-        if verdict == "complete" and UNSTARTED.full(state.address) and is_stream_upgrade(bytes(state.data)):
+        streams = current_streams()
+        if verdict == "complete" and streams and streams.full(state.address) and is_stream_upgrade(bytes(state.data)):
             verdict = "429"  # the stream endpoint would only close it again, after a thread and a handshake
             if count := self.refused_streams.count(state.address):
                 self.log.warning(
                     "media streams refused: %s holds %d sockets without a start (%d refused)",
                     state.address,
-                    UNSTARTED.limit,
+                    streams.limit,
                     count,
                 )
         if verdict == "complete":
