@@ -82,6 +82,28 @@ def law_of(reference: str, laws: dict[str, Law]) -> Law | None:
     return None
 
 
+def figure_dates(figure: dict[str, Any]) -> tuple[dt.date | None, dt.date | None]:
+    """A figure's ``valid_until`` and ``review_by`` (None where missing or not a date)."""
+    until, review = figure.get("valid_until"), figure.get("review_by")
+    return (until if isinstance(until, dt.date) else None), (review if isinstance(review, dt.date) else None)
+
+
+def figure_state(figure: dict[str, Any], today: dt.date) -> str:
+    """The figure's state: "expired", "soon" (within 60 days), "review" (past ``review_by``) or "ok"."""
+    until, review = figure_dates(figure)
+    if until and until < today:
+        return "expired"
+    if until and until - today <= EXPIRES_SOON:
+        return "soon"
+    if review and review < today:
+        return "review"
+    return "ok"
+
+
+def is_stale(checked: dt.date, today: dt.date) -> bool:
+    return today - checked > STALE_AFTER
+
+
 def topic_findings(entry: Entry, laws: dict[str, Law], today: dt.date) -> list[Finding]:
     findings: list[Finding] = []
     for reference in entry.legal_basis:
@@ -95,7 +117,7 @@ def topic_findings(entry: Entry, laws: dict[str, Law], today: dt.date) -> list[F
         return findings  # the structural check already reported it
     if checked > today:
         findings.append(Finding("error", entry.id, f"checked {checked} lies in the future"))
-    elif today - checked > STALE_AFTER:
+    elif is_stale(checked, today):
         findings.append(Finding("warning", entry.id, f"last checked {checked}, more than 6 months ago"))
     return findings
 
@@ -106,17 +128,18 @@ def figure_findings(figures: dict[str, dict[str, Any]], kb: KnowledgeBase, today
     for name, figure in figures.items():
         if not str(figure.get("source") or "").strip():
             findings.append(Finding("error", f"figure {name}", "has no source"))
-        until, review = figure.get("valid_until"), figure.get("review_by")
-        if not isinstance(until, dt.date) and not isinstance(review, dt.date):
+        until, review = figure_dates(figure)
+        if until is None and review is None:
             findings.append(Finding("error", f"figure {name}", "needs valid_until or review_by (a date)"))
             continue
         used = ", ".join(sorted(users.get(name, ()))) or "no topic"
-        if isinstance(until, dt.date) and until < today:
+        state = figure_state(figure, today)
+        if state == "expired":
             severity = "error" if users.get(name) else "warning"
             findings.append(Finding(severity, f"figure {name}", f"expired on {until}; used by {used}"))
-        elif isinstance(until, dt.date) and until - today <= EXPIRES_SOON:
+        elif state == "soon":
             findings.append(Finding("warning", f"figure {name}", f"expires on {until}; used by {used}"))
-        if isinstance(review, dt.date) and review < today:
+        if review and review < today:
             findings.append(Finding("warning", f"figure {name}", f"was due for review on {review}; used by {used}"))
     return findings
 
@@ -128,7 +151,7 @@ def law_findings(laws: dict[str, Law], today: dt.date) -> list[Finding]:
             findings.append(
                 Finding("warning", law.name, "no version recorded (the last amending act, and when it was read)")
             )
-        elif today - law.checked > STALE_AFTER:
+        elif is_stale(law.checked, today):
             findings.append(Finding("warning", law.name, f"version last read {law.checked}, more than 6 months ago"))
     return findings
 

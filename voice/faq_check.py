@@ -1,7 +1,7 @@
 """``python app.py faq check``: is the knowledge base complete enough to go live?
 
 Checks the schema of every entry, that every topic of ``topics.yaml`` has an entry with an answer and
-enough paraphrases in every language, legal basis and as-of date, that every office-profile and figure
+enough paraphrases in every language, legal basis and check date, that every office-profile and figure
 reference resolves, that every fixed prompt exists in every language, and that every topic has a short
 spoken title (for "is your question about …?") and the yes/no words in every language. Then whether
 the content is still the law as it stands (``pipeline/freshness.py``: sources, check dates, figures

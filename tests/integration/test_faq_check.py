@@ -51,6 +51,12 @@ def prompts_copy(tmp_path: Path) -> Path:
     return target
 
 
+def _edit(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
 def test_removing_an_entry_fails(prompts_copy):
     (prompts_copy / "faq" / "duldung.yaml").unlink()
     code, report = faq_check(prompts_copy)
@@ -60,11 +66,11 @@ def test_removing_an_entry_fails(prompts_copy):
 
 
 def test_removing_a_translation_fails(prompts_copy):
-    path = prompts_copy / "faq" / "chancenkarte.yaml"
-    entry = yaml.safe_load(path.read_text(encoding="utf-8"))
-    del entry["answer"]["ti"]
-    entry["questions"]["so"] = entry["questions"]["so"][:1]
-    path.write_text(yaml.safe_dump(entry, allow_unicode=True), encoding="utf-8")
+    def change(entry):
+        del entry["answer"]["ti"]
+        entry["questions"]["so"] = entry["questions"]["so"][:1]
+
+    _edit(prompts_copy / "faq" / "chancenkarte.yaml", change)
     code, report = faq_check(prompts_copy)
     assert code == 1
     assert any("chancenkarte.yaml: answer.ti.text is missing" in e for e in report["errors"])
@@ -73,13 +79,11 @@ def test_removing_a_translation_fails(prompts_copy):
 
 
 def test_unresolved_office_reference_and_missing_prompt_fail(prompts_copy):
-    path = prompts_copy / "faq" / "termin-vereinbaren.yaml"
-    entry = yaml.safe_load(path.read_text(encoding="utf-8"))
-    entry["answer"]["fr"]["text"] += " Fax: {office.fax}."
-    path.write_text(yaml.safe_dump(entry, allow_unicode=True), encoding="utf-8")
-    phrases = yaml.safe_load((prompts_copy / "phrases" / "vi.yaml").read_text(encoding="utf-8"))
-    del phrases["rating_request"]
-    (prompts_copy / "phrases" / "vi.yaml").write_text(yaml.safe_dump(phrases, allow_unicode=True), encoding="utf-8")
+    def fax(entry):
+        entry["answer"]["fr"]["text"] += " Fax: {office.fax}."
+
+    _edit(prompts_copy / "faq" / "termin-vereinbaren.yaml", fax)
+    _edit(prompts_copy / "phrases" / "vi.yaml", lambda phrases: phrases.pop("rating_request"))
     code, report = faq_check(prompts_copy)
     assert code == 1
     assert any("{office.fax}" in e for e in report["errors"])
@@ -88,13 +92,13 @@ def test_unresolved_office_reference_and_missing_prompt_fail(prompts_copy):
 
 
 def test_missing_long_or_unknown_topic_titles_fail(prompts_copy):
-    path = prompts_copy / "confirm" / "uk.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    del data["titles"]["duldung"]
-    data["titles"]["chancenkarte"] = "Chancenkarte " + "дуже " * 12
-    data["titles"]["no-such-topic"] = "щось"
-    data.pop("two")
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    def titles(data):
+        del data["titles"]["duldung"]
+        data["titles"]["chancenkarte"] = "Chancenkarte " + "дуже " * 12
+        data["titles"]["no-such-topic"] = "щось"
+        data.pop("two")
+
+    _edit(prompts_copy / "confirm" / "uk.yaml", titles)
     (prompts_copy / "confirm" / "so.yaml").unlink()
     code, report = faq_check(prompts_copy)
     assert code == 1
@@ -105,12 +109,6 @@ def test_missing_long_or_unknown_topic_titles_fail(prompts_copy):
     assert "uk.yaml: no 'two' words" in errors
     assert "confirm/so.yaml" in errors
     assert report["coverage"]["uk"]["titles"] == 63 and report["coverage"]["so"]["titles"] == 0
-
-
-def _edit(path: Path, change) -> None:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
 def test_planted_number_contradictions_fail(prompts_copy):

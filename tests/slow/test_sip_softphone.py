@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -35,7 +34,7 @@ from tests.servers import ROOT
 from voice.g711 import mulaw_decode
 from voice.sip.capture import LoopbackCapture
 from voice.sip.rtp import parse_rtp
-from voice.sip.sipp import free_port
+from voice.sip.sipp import ensure_debian_tool, free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,11 +44,7 @@ pytestmark = [
 
 
 def ensure_baresip() -> str:
-    found = shutil.which("baresip")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-q", "baresip"], env=env, check=False, capture_output=True)
-        found = shutil.which("baresip")
+    found = ensure_debian_tool("baresip", "baresip")
     if found is None:
         if os.environ.get("CI"):  # CI must run these tests, never pass by skipping them
             pytest.fail("baresip is missing and could not be installed (make sipp)")

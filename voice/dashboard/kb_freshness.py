@@ -1,6 +1,6 @@
 """What the knowledge-base pages show an editor about currency: check dates, sources, expiring figures.
 
-The same findings as ``faq check`` (``pipeline/freshness.py``), read from the files on each request, so
+The rules are those of ``faq check`` (``pipeline/freshness.py``); the files are read on each request, so
 an edit shows up without a restart.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.freshness import STALE_AFTER, Finding, Law, figure_users, freshness, law_of, load_laws
+from pipeline.freshness import Law, figure_dates, figure_state, figure_users, is_stale, law_of, load_laws
 from pipeline.knowledge import Entry, KnowledgeBase
 
 
@@ -47,12 +47,11 @@ class KbFreshness:
             self.figures: dict[str, dict[str, Any]] = yaml.safe_load((prompts_dir / "figures.yaml").read_text("utf-8"))
         except (OSError, yaml.YAMLError):
             self.figures = {}
-        self.findings: list[Finding] = freshness(kb, self.laws, self.figures, self.today)
         self._users = figure_users(kb)
 
     def is_stale(self, entry: Entry) -> bool:
         try:
-            return self.today - dt.date.fromisoformat(entry.checked) > STALE_AFTER
+            return is_stale(dt.date.fromisoformat(entry.checked), self.today)
         except ValueError:
             return True
 
@@ -75,15 +74,7 @@ class KbFreshness:
 
     def _figure(self, name: str) -> FigureState:
         fig = self.figures.get(name) or {}
-        until = fig.get("valid_until") if isinstance(fig.get("valid_until"), dt.date) else None
-        review = fig.get("review_by") if isinstance(fig.get("review_by"), dt.date) else None
-        state = "ok"
-        if until and until < self.today:
-            state = "expired"
-        elif until and until - self.today <= dt.timedelta(days=60):
-            state = "soon"
-        elif review and review < self.today:
-            state = "review"
+        until, review = figure_dates(fig)
         return FigureState(
             name,
             str(fig.get("value", "?")),
@@ -92,5 +83,5 @@ class KbFreshness:
             fig.get("url"),
             until,
             review,
-            state,
+            figure_state(fig, self.today),
         )

@@ -17,14 +17,20 @@ SOUNDS = Path("/usr/share/sip-tester")  # SIPp's own pcaps: RFC 2833 key presses
 SCENARIOS = Path(__file__).resolve().parents[2] / "tests" / "data" / "sipp"
 
 
-def ensure_sipp() -> str | None:
-    """Path of ``sipp``, installing ``sip-tester`` if it is missing and we are root; None if impossible."""
-    found = shutil.which("sipp")
+def ensure_debian_tool(command: str, package: str) -> str | None:
+    """Path of ``command``, installing Debian's ``package`` if it is missing and we are root; None if
+    impossible."""
+    found = shutil.which(command)
     if found or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "install", "-y", "-q", "sip-tester"], env=env, check=False, capture_output=True)
-    return shutil.which("sipp")
+    subprocess.run(["apt-get", "install", "-y", "-q", package], env=env, check=False, capture_output=True)
+    return shutil.which(command)
+
+
+def ensure_sipp() -> str | None:
+    """Path of ``sipp`` (Debian's ``sip-tester``), installed when missing and possible."""
+    return ensure_debian_tool("sipp", "sip-tester")
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
