@@ -27,6 +27,9 @@ def create_services(settings: Settings) -> Services:
     from voice.asr.whisper import DEFAULT_VOCABULARY, WhisperOptions, WhisperTranscriber
     from voice.languages import LANGUAGES
     from voice.phrases import load_phrases
+    from voice.runtime.recognition import ScheduledTranscriber
+    from voice.runtime.runtime import AdmissionPolicy, Runtime
+    from voice.runtime.scheduler import Scheduler
     from voice.tts.cache import CachedSynthesizer
     from voice.tts.factory import make_synthesizer
 
@@ -58,7 +61,12 @@ def create_services(settings: Settings) -> Services:
     synthesizer = CachedSynthesizer(make_synthesizer(settings), settings.audio_cache_dir)
     content = load_content(settings.office_profile, settings.prompts_dir / "figures.yaml")
     phrases = load_phrases(settings.prompts_dir / "phrases", tuple(LANGUAGES), content)
-    return Services(settings, transcriber, answerer, synthesizer, phrases)
+    runtime = Runtime(
+        Scheduler(slots=settings.asr_slots),
+        AdmissionPolicy(wait_budget_s=settings.admission_wait_s, max_calls=settings.max_calls),
+    )
+    recogniser = ScheduledTranscriber(transcriber, runtime.scheduler)
+    return Services(settings, recogniser, answerer, synthesizer, phrases, runtime)
 
 
 def create_app(

@@ -34,6 +34,9 @@ class Settings:
     whisper_beam_size: int = 1
     whisper_max_new_tokens: int = 128
     whisper_vocabulary: bool = True
+    asr_slots: int = 1  # recognitions at once (the scheduler's slots; 1 measured best on 2 cores)
+    max_calls: int = 40  # calls in progress per process, all transports; more are refused as busy
+    admission_wait_s: float = 2.0  # refuse a new call when a question would wait longer for recognition
     tts_engine: str = "espeak"  # engine chain, e.g. "coqui" (= coqui, then espeak)
     tts_language_engines: str = ""  # per-language chains, e.g. "zh=espeak,ps=coqui"
     tts_rate_wpm: int = 150
@@ -160,6 +163,8 @@ class Settings:
                 "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100"
             )
         out.extend(self._sip_problems())
+        if self.asr_slots < 1 or self.max_calls < 1 or self.admission_wait_s <= 0:
+            out.append("HOTLINE_ASR_SLOTS and HOTLINE_MAX_CALLS must be >= 1, HOTLINE_ADMISSION_WAIT_S > 0")
         if self.dashboard_max_concurrent < 0:
             out.append(f"HOTLINE_DASHBOARD_MAX_CONCURRENT={self.dashboard_max_concurrent}: expected 0 or more")
         if not 0 < self.dashboard_session_hours <= 24 * 30:

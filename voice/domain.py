@@ -18,6 +18,7 @@ class AudioClip:
 
     samples: FloatArray
     sample_rate: int
+    ended_at: float | None = None  # time.perf_counter() when the caller stopped (the scheduler's order)
 
     @property
     def duration_s(self) -> float:

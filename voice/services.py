@@ -12,6 +12,7 @@ from voice.languages import DEFAULT_LANGUAGE, LANGUAGES, spoken_language
 from voice.outcome import OutcomePolicy
 from voice.phrases import Phrases
 from voice.ports import Answerer, Transcriber
+from voice.runtime.runtime import Runtime
 from voice.topic_titles import load_confirm_content
 from voice.tts.cache import CachedSynthesizer
 
@@ -23,6 +24,7 @@ class Services:
     answerer: Answerer
     synthesizer: CachedSynthesizer
     phrases: Phrases
+    runtime: Runtime = field(default_factory=Runtime)  # shared by every call of the process
     _engine_config: EngineConfig | None = field(default=None, init=False, repr=False)
 
     def warm_up(self) -> None:

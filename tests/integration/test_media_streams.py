@@ -350,3 +350,48 @@ def test_unsure_question_is_confirmed_by_voice_then_answered(line, question):
     (turn,) = line.stored("CAconfirm")["turns"]
     assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["outcome"] == "confirm"
     assert turn["confirm_choice"] == "1" and turn["transcript"] == QUESTION
+
+
+def test_a_call_beyond_capacity_hears_lines_busy_and_the_place_frees_when_a_stream_ends(line):
+    """Admission control in real-time mode: the voice webhook of a call the runtime cannot take answers
+    with the busy message (German, English) and a hang-up instead of a stream; the refusal is stored for
+    the dashboard, and once the call in progress ends the next one is taken."""
+    from voice.runtime.runtime import AdmissionPolicy
+
+    runtime = line.app.extensions["hotline"].runtime  # type: ignore[attr-defined]
+    runtime.policy = AdmissionPolicy(max_calls=1)
+    first = line.caller("CAcap1")
+    try:
+        first.wait_for_media(0.0, timeout=20)
+        second = StreamCaller(line.base_url, TOKEN, "CAcap2")
+        root = second.post(f"{line.base_url}/twilio/voice", CallStatus="ringing")
+        assert root.find("Connect") is None and root.find("Hangup") is not None
+        assert len(root.findall("Play")) == 2 and runtime.refused["max_calls"] == 1
+        first.hang_up()
+        line.session("CAcap1").wait_closed(10)
+    finally:
+        first.close()
+    deadline = time.monotonic() + 5
+    while runtime.live_calls() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert runtime.live_calls() == 0
+    third = line.caller("CAcap3")  # the place is free again
+    try:
+        third.wait_for_media(0.0, timeout=20)
+    finally:
+        third.hang_up()
+        third.close()
+    overview = _queries(line).overview(_today())
+    assert overview["refused"] == 1 and overview["calls"] >= 2
+
+
+def _queries(line):
+    from voice.dashboard.queries import Dashboard
+
+    return Dashboard(line.store.engine)
+
+
+def _today():
+    from voice.dashboard.queries import CallFilter
+
+    return CallFilter()

@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -389,6 +390,33 @@ def test_content_length_before_other_headers_makes_a_call_and_a_reused_call_id_m
     assert len({s["id"] for s in stored}) == 3 and all(s["transport"] == "sip" for s in stored)
     assert sorted(s["external_id"] for s in stored) == [call_id, f"{call_id}#2", f"{call_id}#3"]
     assert hotline.server.stats["errors"] == errors
+
+
+def test_an_overloaded_hotline_answers_503_with_retry_after_and_takes_the_next_call(hotline):
+    """Admission control over SIP: while a question would wait past the budget, an INVITE gets 503 with
+    Retry-After (a proxy can try another node) and the refusal is stored; the next call is taken."""
+    runtime = hotline.server.services.runtime
+    runtime.scheduler.stage_s = 1.0  # a recogniser measured at 1 s a question
+    gate = threading.Event()
+    busy = [runtime.scheduler.submit(lambda: gate.wait(10)) for _ in range(3)]  # 3 s of work ahead
+    before, refused = len(hotline.server.finished), runtime.refused["wait"]
+    peer = RawPeer(hotline, "udp")
+    try:
+        _, replies = peer.dialog(f"busy-{os.getpid()}", "b1", "busy1", length_first=False)
+        assert _status(replies[-1]) == 503 and b"\r\nRetry-After: 30\r\n" in replies[-1], replies[-1][:300]
+        assert runtime.refused["wait"] == refused + 1 and not hotline.server.calls
+        gate.set()
+        assert all(t.future.result(timeout=5) for t in busy)
+        invite, replies = peer.dialog(f"busy-{os.getpid()}-2", "b2", "busy2", length_first=False)
+        assert _status(replies[-1]) == 200
+        assert peer.ack_and_bye(invite, replies[-1]) == 200
+        hotline.finished(before + 1)
+    finally:
+        gate.set()
+        peer.close()
+    stored = [hotline.store.get_call(i) for i in hotline.store.list_calls()]
+    assert any(c["end_reason"] == "busy" and c["transport"] == "sip" and not c["turns"] for c in stored)
+    assert runtime.live_calls() == 0
 
 
 def throwaway_ca(folder: Path) -> tuple[Path, Path, Path]:

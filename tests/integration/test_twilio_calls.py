@@ -397,3 +397,37 @@ def test_garbled_recognition_asks_to_repeat_and_answers_nothing(hotline, media):
     assert code == 200 and record_action(root)  # listening again: the caller is asked to repeat
     assert phone.audio_ok(root) == 1
     assert store.get_call(_only_call(store))["turns"] == []  # nothing was answered
+
+
+def test_a_call_that_would_wait_too_long_hears_lines_busy_and_calls_in_progress_go_on(hotline, media):
+    """Admission control in record mode: with a recogniser whose queue holds more than the wait budget,
+    a new call hears the busy message (German and English audio) and a hang-up; a call already in
+    progress is still answered; once the queue drains, new calls are taken again."""
+    app, services, store = hotline
+    runtime = services.runtime
+    runtime.scheduler.stage_s = 1.0  # a recogniser measured at 1 s a question
+    early = Phone(app, sid="CA-taken")
+    assert record_action(early.post("/twilio/voice", From="+4930333")[1])
+    gate = threading.Event()
+    queue = [runtime.scheduler.submit(lambda: gate.wait(10)) for _ in range(3)]
+    try:
+        code, root = Phone(app, sid="CA-refused").post("/twilio/voice", From="+4930444")
+        assert code == 200 and root.find("Record") is None and root.find("Hangup") is not None
+        assert Phone(app).audio_ok(root) == 2 and runtime.refused["wait"] == 1
+        services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?"))
+        code, root = early.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+        assert code == 200 and phone_says_answer(root)  # the call in progress is served
+    finally:
+        gate.set()
+    assert all(t.future.result(timeout=5) for t in queue)
+    assert record_action(Phone(app, sid="CA-later").post("/twilio/voice", From="+4930555")[1])
+    refused = [store.get_call(i) for i in store.list_calls()]
+    refused = [c for c in refused if c["end_reason"] == "busy"]
+    assert len(refused) == 1 and refused[0]["external_id"] is None and refused[0]["caller_hash"]
+    assert "4444" not in str(refused[0])
+    early.post("/twilio/status", CallStatus="completed")
+    assert runtime.live_calls() == 1  # CA-later is still in progress
+
+
+def phone_says_answer(root: ET.Element) -> bool:
+    return len(list(root.iter("Play"))) >= 4 and root.find("Record") is not None

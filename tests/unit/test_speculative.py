@@ -4,13 +4,14 @@ discarded otherwise, and never started while other recognitions run."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 
 from tests.fakes import FakeAnswerer, said
 from voice.domain import AudioClip
-from voice.stream.speculative import Recognitions, SpeculativeAnswerer, SpeculativeTranscriber
+from voice.runtime.recognition import ScheduledTranscriber
+from voice.runtime.scheduler import Priority, Scheduler
+from voice.stream.speculative import SpeculativeAnswerer, SpeculativeTranscriber
 
 
 class CountingTranscriber:
@@ -32,18 +33,29 @@ def clip(n: int = 800) -> AudioClip:
     return AudioClip(np.zeros(n, dtype=np.float32), 8000)
 
 
-class Inline(Executor):
-    """Runs submitted work at once, so the test is deterministic."""
+class Manual:
+    """The scheduler's spawn: jobs run when the test says so."""
 
-    def submit(self, fn, /, *args, **kwargs):
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
+    def __init__(self) -> None:
+        self.jobs: list = []
+
+    def __call__(self, job) -> None:
+        self.jobs.append(job)
+
+    def run_all(self) -> None:
+        while self.jobs:
+            self.jobs.pop(0)()
+
+
+def scheduled(inner, slots: int = 1) -> tuple[ScheduledTranscriber, Manual]:
+    spawn = Manual()
+    return ScheduledTranscriber(inner, Scheduler(slots, spawn=spawn)), spawn
 
 
 def test_the_early_result_is_used_for_the_very_same_clip_only():
     inner = CountingTranscriber()
-    spec = SpeculativeTranscriber(inner, Inline(), Recognitions())
+    recogniser = ScheduledTranscriber(inner, Scheduler(1))  # real threads
+    spec = SpeculativeTranscriber(recogniser)
     early = clip()
     spec.start(early, None)
     assert spec.transcribe(early).text == "clip of 800 samples" and inner.calls == 1 and spec.reused == 1
@@ -56,21 +68,21 @@ def test_the_early_result_is_used_for_the_very_same_clip_only():
     assert inner.calls == 5  # every miss was recognised anew
 
 
-def test_no_early_recognition_while_the_recogniser_is_busy():
-    load = Recognitions()
-    gate = threading.Event()
-    inner = CountingTranscriber(gate)
-    with ThreadPoolExecutor(2) as pool:
-        other_call = SpeculativeTranscriber(inner, pool, load)
-        this_call = SpeculativeTranscriber(inner, pool, load)
-        running = pool.submit(other_call.transcribe, clip(), None)  # another caller's question
-        while load.idle():
-            pass
-        this_call.start(clip(), None)
-        assert inner.calls == 1  # nothing queued behind the other caller's question
-        gate.set()
-        running.result()
-    assert load.idle()
+def test_no_early_recognition_while_the_recogniser_is_busy_and_no_follow_up_once_dropped():
+    inner = CountingTranscriber()
+    recogniser, spawn = scheduled(inner)
+    other_call, this_call = SpeculativeTranscriber(recogniser), SpeculativeTranscriber(recogniser)
+    question = recogniser.submit(clip(), None, Priority.QUESTION)  # another caller's question holds the slot
+    looked_up: list = []
+    this_call.start(clip(), None, looked_up.append)
+    assert recogniser.scheduler.early_refused == 1 and len(spawn.jobs) == 1  # nothing queued behind it
+    spawn.run_all()
+    assert question.future.result().text and inner.calls == 1
+    other_call.start(clip(), None, looked_up.append)  # idle now: early work starts
+    recogniser.submit(clip(), None, Priority.QUESTION)  # a finished question arrives meanwhile
+    spawn.run_all()
+    assert inner.calls == 3 and looked_up == []  # the early guess ran, but its answer lookup was skipped
+    assert recogniser.scheduler.early_dropped == 1
 
 
 def test_the_early_answer_is_used_for_the_same_text_and_language():

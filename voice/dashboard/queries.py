@@ -191,12 +191,15 @@ class Dashboard:
         days: dict[dt.date, dict[str, Any]] = {}
         if f.since and f.until and (f.until - f.since).days <= 366:
             for n in range((f.until - f.since).days + 1):
-                days[f.since + dt.timedelta(days=n)] = {"calls": 0, "answered": 0, "handed_over": 0, "ratings": []}
+                days[f.since + dt.timedelta(days=n)] = _empty_day()
         languages: Counter[str] = Counter()
         all_turns: list[dict[str, Any]] = []
         for call in found:
             local = call["started_local"]
-            day = days.setdefault(local.date(), {"calls": 0, "answered": 0, "handed_over": 0, "ratings": []})
+            day = days.setdefault(local.date(), _empty_day())
+            if call.get("end_reason") == "busy":  # refused by admission control: not a call taken in
+                day["refused"] += 1
+                continue
             day["calls"] += 1
             languages[call.get("language") or "?"] += 1
             if call.get("rating") is not None:
@@ -211,6 +214,7 @@ class Dashboard:
             {
                 "day": d,
                 "calls": v["calls"],
+                "refused": v["refused"],
                 "answered": v["answered"],
                 "handed_over": v["handed_over"],
                 "rating": sum(v["ratings"]) / len(v["ratings"]) if v["ratings"] else None,
@@ -225,7 +229,8 @@ class Dashboard:
         handed = sum(d["handed_over"] for d in per_day)
         latencies = sorted(t["latency_ms"] for t in timed)
         return {
-            "calls": len(found),
+            "calls": sum(d["calls"] for d in per_day),
+            "refused": sum(d["refused"] for d in per_day),
             "turns": len(all_turns),
             "answered": answered,
             "handed_over": handed,
@@ -314,3 +319,7 @@ def csv_rows(found: list[dict[str, Any]]) -> Iterable[list[Any]]:
                 bool(t.get("audio_path")), bool(t.get("answer_audio_path")), t.get("outcome"),
                 t.get("confirm_offered"), t.get("confirm_choice"), t.get("asr_logprob"),
             ]
+
+
+def _empty_day() -> dict[str, Any]:
+    return {"calls": 0, "refused": 0, "answered": 0, "handed_over": 0, "ratings": []}

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voice.office_hours import is_open
+from voice.runtime.runtime import LiveCall
 from voice.services import Services
 from voice.sip.auth import DigestAuth
 from voice.sip.message import (
@@ -108,6 +109,7 @@ class SipCall:
     sdp_id: int = field(default_factory=lambda: int(time.time()))
     local_cseq: int = 1
     transferring: bool = False
+    live: LiveCall | None = None  # the runtime's count of this call, released when it is dropped
 
     @property
     def remote_tag(self) -> str:
@@ -356,10 +358,20 @@ class SipServer:
                 self._send(flow, response(request, exc.status, to_tag=new_tag(),
                                           extra=[("warning", f'304 hotline "{exc}"')]))
                 return
+        admission, live = self.services.runtime.admit("sip")
+        if live is None:  # overloaded: 503 lets a proxy try another node (RFC 3261 section 21.5.4)
+            self._refused(request, admission.reason)
+            self._send(flow, response(request, 503, to_tag=new_tag(), extra=[("retry-after", "30")]))
+            return
         flow.local = self._local_address(flow)
-        sock = open_rtp_socket("0.0.0.0" if self.settings.sip_host in ("0.0.0.0", "") else self.settings.sip_host,
-                               *self.rtp_range)
+        try:
+            sock = open_rtp_socket("0.0.0.0" if self.settings.sip_host in ("0.0.0.0", "") else self.settings.sip_host,
+                                   *self.rtp_range)
+        except BaseException:
+            live.release()
+            raise
         call = SipCall(request.call_id, flow, request, new_tag(), None)  # type: ignore[arg-type]
+        call.live = live
         call.rtp = RtpChannel(sock, self._audio_to(call), self._digit_to(call), self.allowed)
         call.offer = offer
         if offer is not None:
@@ -631,8 +643,20 @@ class SipServer:
             self.hang_up(call, "hangup")
         self._drop(call)
 
+    def _refused(self, request: SipMessage, reason: str) -> None:
+        """A refused call is stored (ended "busy") so that the dashboard counts it per day."""
+        if self.store is None:
+            return
+        caller = uri_user(name_addr_uri(request.get("p-asserted-identity") or request.get("from")))
+        try:
+            self.store.end_call(self.store.start_call("sip", None, caller or None), "busy")
+        except Exception:
+            log.exception("SIP: could not store a refused call (%s)", reason)
+
     def _drop(self, call: SipCall) -> None:
         call.state = "ended"
+        if call.live is not None:
+            call.live.release()
         call.rtp.close()
         with self.lock:
             if self.calls.get(call.key) is call:

@@ -75,6 +75,7 @@ class Endpointer:
         self._last_voiced = 0  # absolute sample index of the end of the last voiced window
         self._speaking = False
         self._paused: AudioClip | None = None
+        self._now: float | None = None  # clock time of the last sample pushed, where the caller gave it
         self.dropped_bursts = 0  # voiced bursts too short to count (coughs, clicks)
 
     def reset(self) -> None:
@@ -86,8 +87,11 @@ class Endpointer:
     def speaking(self) -> bool:
         return self._speaking
 
-    def push(self, samples: FloatArray) -> list[EndpointEvent]:
+    def push(self, samples: FloatArray, now: float | None = None) -> list[EndpointEvent]:
+        """Score ``samples``; ``now`` (the clock time of their last sample) dates each utterance's end,
+        the order in which the scheduler serves callers' questions."""
         self._audio = np.concatenate([self._audio, np.asarray(samples, dtype=np.float32)])
+        self._now = now
         events: list[EndpointEvent] = []
         for probability in self.detector.push(samples):
             end = self._scored + self._window
@@ -148,7 +152,10 @@ class Endpointer:
         assert self._onset is not None
         first = max(self._start, self._onset - int(self.settings.pre_roll_ms * self.rate / 1000))
         last = min(self._start + len(self._audio), self._last_voiced + int(self.settings.tail_ms * self.rate / 1000))
-        return AudioClip(self._audio[first - self._start : last - self._start].copy(), self.rate)
+        ended_at = None
+        if self._now is not None:  # the last voiced sample, in clock time
+            ended_at = self._now - (self._start + len(self._audio) - self._last_voiced) / self.rate
+        return AudioClip(self._audio[first - self._start : last - self._start].copy(), self.rate, ended_at)
 
     def _finish(self, end: int) -> Utterance:
         clip = self._paused or self._clip()  # unchanged since the pause: the very same clip

@@ -39,6 +39,7 @@ from voice.engine_types import (
     Transfer,
     UtteranceFinished,
 )
+from voice.runtime.recognition import scheduled
 from voice.services import Services
 from voice.stream.endpointer import Endpointer, EndpointSettings, Pause, Resume, SpeechOnset, Utterance
 from voice.stream.player import FrameSink, Player, play_id_of
@@ -86,7 +87,7 @@ class StreamSession:
         self.executor = executor
         self.store, self.store_call_id = store, store_call_id
         self.on_finished = on_finished
-        self.speculative = SpeculativeTranscriber(services.transcriber, executor)
+        self.speculative = SpeculativeTranscriber(scheduled(services.transcriber, services.runtime.scheduler))
         self.early_answers = SpeculativeAnswerer(services.answerer)
         call_services = services.with_engines(self.speculative, self.early_answers)
         self.services = call_services
@@ -117,7 +118,7 @@ class StreamSession:
     def audio(self, samples: FloatArray) -> None:
         """Caller audio at 8 kHz, in order, as it arrives."""
         self.last_frame_at = time.perf_counter()
-        for event in self.endpointer.push(samples):
+        for event in self.endpointer.push(samples, self.last_frame_at):
             log.debug("call %s: %s", self.driver.state.call_id, type(event).__name__)
             if isinstance(event, SpeechOnset):
                 self._wait = None  # the caller is talking: no "I did not hear you"

@@ -10,48 +10,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 
 from voice.domain import AnswerLike, AudioClip, Transcript
-from voice.ports import Answerer, Transcriber
+from voice.ports import Answerer
+from voice.runtime.recognition import ScheduledTranscriber
+from voice.runtime.scheduler import Priority, Ticket
 
 log = logging.getLogger(__name__)
 
 
-class Recognitions:
-    """How many recognitions run in this process. Early recognition only starts when none does: on a
-    busy server a guess that may be thrown away must not queue in front of other callers' questions."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.running = 0
-
-    def idle(self) -> bool:
-        with self._lock:
-            return self.running == 0
-
-    def run(self, transcriber: Transcriber, audio: AudioClip, language: str | None) -> Transcript:
-        with self._lock:
-            self.running += 1
-        try:
-            return transcriber.transcribe(audio, language)
-        finally:
-            with self._lock:
-                self.running -= 1
-
-
-RECOGNITIONS = Recognitions()
-
-
 class SpeculativeTranscriber:
-    """A ``Transcriber`` that reuses a transcription started by ``start`` for the very same clip."""
+    """A ``Transcriber`` that reuses a transcription started by ``start`` for the very same clip.
 
-    def __init__(self, inner: Transcriber, executor: Executor, load: Recognitions = RECOGNITIONS) -> None:
+    Early work goes to the process's scheduler as ``Priority.EARLY``: it starts only on idle capacity
+    and is pushed aside by any caller's finished question (see ``voice.runtime.scheduler``)."""
+
+    def __init__(self, inner: ScheduledTranscriber) -> None:
         self.inner = inner
-        self.executor = executor
-        self.load = load
         self._lock = threading.Lock()
-        self._pending: tuple[AudioClip, str | None, Future[Transcript]] | None = None
+        self._pending: tuple[AudioClip, str | None, Ticket[Transcript]] | None = None
         self.reused = 0
 
     def warm_up(self) -> None:
@@ -60,22 +38,24 @@ class SpeculativeTranscriber:
     def start(
         self, audio: AudioClip, language: str | None, then: Callable[[Transcript], None] = lambda _t: None
     ) -> None:
-        """Transcribe ``audio`` in the background, then hand the transcript to ``then`` (skipped while
-        other recognitions run)."""
-        if not self.load.idle():
+        """Transcribe ``audio`` on idle capacity, then hand the transcript to ``then`` (skipped when the
+        scheduler refuses or drops the early work)."""
+        ticket = self.inner.submit(audio, language, Priority.EARLY)
+        if ticket.future.cancelled():
             self.discard()
             return
 
-        def work() -> Transcript:
-            transcript = self.load.run(self.inner, audio, language)
+        def follow_up(done: Future[Transcript]) -> None:
+            if ticket.dropped or done.cancelled() or done.exception() is not None:
+                return
             try:
-                then(transcript)
+                then(done.result())
             except Exception:
                 log.exception("early answer lookup failed (the engine will ask again)")
-            return transcript
 
         with self._lock:
-            self._pending = (audio, language, self.executor.submit(work))
+            self._pending = (audio, language, ticket)
+        ticket.future.add_done_callback(follow_up)
 
     def discard(self) -> None:
         with self._lock:
@@ -85,9 +65,11 @@ class SpeculativeTranscriber:
         with self._lock:
             pending, self._pending = self._pending, None
         if pending is not None and pending[0] is audio and pending[1] == language:
-            self.reused += 1
-            return pending[2].result()
-        return self.load.run(self.inner, audio, language)
+            future = pending[2].future
+            if not future.cancelled():
+                self.reused += 1
+                return future.result()
+        return self.inner.transcribe(audio, language)
 
 
 class SpeculativeAnswerer:

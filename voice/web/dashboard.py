@@ -273,7 +273,11 @@ def overview() -> ResponseReturnValue:
                 ("handed over", [d["handed_over"] for d in days], "bar-b"),
             ],
         ),
-        "per_day": charts.stacked_bars("Calls per day", labels, [("calls", [d["calls"] for d in days], "bar-c")]),
+        "per_day": charts.stacked_bars(
+            "Calls per day: taken and refused (all lines busy)",
+            labels,
+            [("taken", [d["calls"] for d in days], "bar-c"), ("refused", [d["refused"] for d in days], "bar-b")],
+        ),
         "rating": charts.line("Average rating per day (1 to 5)", labels, [d["rating"] for d in days], 5.0),
         "languages": charts.hbars("Calls per language", [(k, float(v)) for k, v in data["languages"]]),
     }

@@ -16,4 +16,7 @@ def healthz() -> ResponseReturnValue:
         asr=getattr(services.transcriber, "name", type(services.transcriber).__name__),
         tts=services.synthesizer.name,
         languages=sorted(services.phrases.by_language),
+        calls=services.runtime.live_calls(),  # in progress in this process, every transport
+        expected_wait_s=round(services.runtime.scheduler.expected_wait_s(), 2),  # for a question finished now
+        refused=dict(services.runtime.refused),  # since start, by reason
     )

@@ -28,6 +28,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from voice.g711 import mulaw_decode
+from voice.runtime.runtime import LiveCall
 from voice.services import Services
 from voice.stream.endpointer import EndpointSettings
 from voice.stream.session import StreamSession, StreamSettings
@@ -65,6 +66,7 @@ class StreamCalls:
         self.registered: dict[str, _Registration] = {}
         self.active: dict[str, StreamSession] = {}
         self.outcomes: dict[str, str] = {}  # CallSid -> "transfer" | "hangup"
+        self.live: dict[str, LiveCall | None] = {}  # CallSid -> the runtime's count, until the stream ends
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stream-work")
         self.finished: list[StreamSession] = []  # recent sessions, for tests and the benchmark
         self.unstarted = UnstartedStreams()
@@ -74,12 +76,17 @@ class StreamCalls:
     def token(self, call_sid: str) -> str:
         return hmac.new(self.secret, f"stream:{call_sid}".encode(), hashlib.sha256).hexdigest()
 
-    def register(self, call_sid: str, store_call_id: str, office_open: bool) -> str:
+    def register(self, call_sid: str, store_call_id: str, office_open: bool, live: LiveCall | None = None) -> str:
         with self.lock:
             now = time.monotonic()
             for sid in [s for s, r in self.registered.items() if now - r.created > REGISTRATION_TTL_S]:
                 del self.registered[sid]
+                expired = self.live.pop(sid, None)
+                if expired is not None:
+                    expired.release()  # the stream never came
             self.registered[call_sid] = _Registration(store_call_id, office_open)
+            if live is not None:  # a repeated webhook keeps the place its first one took
+                self.live[call_sid] = live
         return self.token(call_sid)
 
     def known_call(self, call_sid: str) -> str | None:
@@ -104,6 +111,10 @@ class StreamCalls:
     def ended(self, session: StreamSession, call_sid: str) -> None:
         with self.lock:
             self.active.pop(call_sid, None)
+            live = self.live.pop(call_sid, None)
+        if live is not None:
+            live.release()
+        with self.lock:
             self.finished = [*self.finished[-31:], session]
 
 

@@ -30,13 +30,16 @@ from voice.engine_types import (
     CallStarted,
     DigitsPressed,
     Event,
+    Hangup,
     NoInput,
     RecordTurn,
+    Transfer,
     UtteranceFinished,
     UtteranceUnreadable,
 )
 from voice.office_hours import is_open
 from voice.recordings import RecordingUnavailable, fetch_recording, recording_source
+from voice.runtime.runtime import Admission, LiveCall
 from voice.services import Services
 from voice.web import twiml
 from voice.web.audio import audio_url
@@ -54,6 +57,7 @@ class TwilioCall:
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: Future[list[Action]] | None = None
     waited: bool = False
+    live: LiveCall | None = None  # the runtime's count of this call
 
 
 class CallRegistry:
@@ -157,6 +161,8 @@ def _respond(call: TwilioCall, future: Future[list[Action]]) -> Response:
         text = services.phrases.say("technical_fallback", "de")
         return _xml(twiml.spoken_fallback(text, services.phrases.content.office.get("transfer_number")))
     call.pending, call.waited = None, False
+    if call.live is not None and any(isinstance(a, (Hangup, Transfer)) for a in actions):
+        call.live.release()  # the hotline's part is over (the status callback may come much later)
     plays = {play.play_id: items for play, items in call.driver.plays[-8:]}
     office = services.phrases.content.office
     response = _xml(twiml.render(actions, plays, _audio, _routes(), str(office.get("transfer_number", ""))))
@@ -205,12 +211,35 @@ def incoming_call() -> Response:
     with registry.lock:
         call = registry.calls.get(sid)
         if call is None:
+            admission, live = services.runtime.admit("twilio")
+            if live is None:
+                return _busy("twilio", admission)
             store = current_app.extensions["hotline_store"]
-            store_id = store.start_call("twilio", external_id=sid, caller=request.form.get("From"))
+            try:
+                store_id = store.start_call("twilio", external_id=sid, caller=request.form.get("From"))
+            except BaseException:
+                live.release()
+                raise
             driver = LocalDriver(services, call_id=sid, audio_format="ulaw8k", store=store, store_call_id=store_id)
-            call = registry.calls[sid] = TwilioCall(driver, store_id)
+            call = registry.calls[sid] = TwilioCall(driver, store_id, live=live)
     open_now = is_open(services.phrases.content.office)
     return _feed(call, CallStarted(sid, office_open=open_now))
+
+
+def _busy(transport: str, admission: Admission) -> Response:
+    """All lines busy: say so in German, then in English, with the office's e-mail, and hang up. The
+    refused call is stored (ended "busy", no turns) so that the dashboard counts it per day."""
+    services = _services()
+    store = current_app.extensions["hotline_store"]
+    try:
+        store.end_call(store.start_call(transport, caller=request.form.get("From")), "busy")
+    except Exception:
+        log.exception("could not store a refused call (%s)", admission.reason)
+    urls = []
+    for lang in ("de", "en"):
+        rendered = services.synthesizer.render(services.phrases.say("lines_busy", lang), lang, "ulaw8k")
+        urls.append(_audio(rendered.key))
+    return _xml(twiml.busy(urls))
 
 
 def _connect_stream(sid: str) -> Response:
@@ -218,9 +247,17 @@ def _connect_stream(sid: str) -> Response:
     streams: StreamCalls = current_app.extensions["hotline_streams"]
     store = current_app.extensions["hotline_store"]
     store_id = streams.known_call(sid)  # a repeated webhook (Twilio retries) keeps its call record
+    live = None
     if store_id is None:
-        store_id = store.start_call("twilio-stream", external_id=sid, caller=request.form.get("From"))
-    token = streams.register(sid, store_id, is_open(_services().phrases.content.office))
+        admission, live = _services().runtime.admit("twilio-stream")
+        if live is None:
+            return _busy("twilio-stream", admission)
+        try:
+            store_id = store.start_call("twilio-stream", external_id=sid, caller=request.form.get("From"))
+        except BaseException:
+            live.release()
+            raise
+    token = streams.register(sid, store_id, is_open(_services().phrases.content.office), live)
     base = _services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
     scheme, _, host = base.partition("://")
     ws_base = f"{'wss' if scheme == 'https' else 'ws'}://{host}"
@@ -301,6 +338,8 @@ def status() -> Response:
     if request.form.get("CallStatus", "") in _FINISHED:
         call = _registry().calls.pop(sid, None)
         if call is not None:
+            if call.live is not None:
+                call.live.release()
             with call.lock:
                 reason = end_reason(call.driver.state)
                 call.driver.feed(CallEnded(request.form.get("CallStatus", "completed")))

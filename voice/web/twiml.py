@@ -97,6 +97,15 @@ def spoken_fallback(text: str, transfer_number: str | None) -> str:
     return str(response)
 
 
+def busy(urls: list[str]) -> str:
+    """All lines busy: the message (German, then English) and the end of the call."""
+    response = VoiceResponse()
+    for url in urls:
+        response.play(url)
+    response.hangup()
+    return str(response)
+
+
 def connect_stream(stream_url: str, parameters: dict[str, str], action: str) -> str:
     """A bidirectional Media Stream; when it closes Twilio asks ``action`` what to do next."""
     response = VoiceResponse()

@@ -1,0 +1,1 @@
+"""The call runtime: what every transport shares in one process (scheduling, admission)."""

@@ -1,0 +1,38 @@
+"""The ``Transcriber`` every call uses: the real recogniser behind the process's scheduler."""
+
+from __future__ import annotations
+
+from voice.domain import AudioClip, Transcript
+from voice.ports import Transcriber
+from voice.runtime.scheduler import Priority, Scheduler, Ticket
+
+
+class ScheduledTranscriber:
+    """Recognition through the scheduler: a question waits its turn (oldest endpoint first) instead
+    of running beside every other caller's; ``submit`` also takes early (speculative) work."""
+
+    def __init__(self, inner: Transcriber, scheduler: Scheduler) -> None:
+        self.inner = inner
+        self.scheduler = scheduler
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.inner, "name", type(self.inner).__name__))
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def submit(self, audio: AudioClip, language: str | None, priority: Priority) -> Ticket[Transcript]:
+        return self.scheduler.submit(
+            lambda: self.inner.transcribe(audio, language), priority, endpoint_at=audio.ended_at
+        )
+
+    def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        return self.submit(audio, language, Priority.QUESTION).future.result()
+
+
+def scheduled(transcriber: Transcriber, scheduler: Scheduler) -> ScheduledTranscriber:
+    """``transcriber`` behind ``scheduler`` (itself when it already is)."""
+    if isinstance(transcriber, ScheduledTranscriber):
+        return transcriber
+    return ScheduledTranscriber(transcriber, scheduler)
