@@ -92,3 +92,20 @@ def test_an_endless_talker_is_cut_at_the_maximum_length():
     utterances = [e for _, e in events if isinstance(e, Utterance)]
     assert len(utterances) == 1 and 1.9 <= utterances[0].audio.duration_s <= 2.3
     assert not any(isinstance(e, Resume) for _, e in events)
+
+
+def test_an_utterance_is_dated_at_its_last_voiced_sample_when_the_caller_gives_the_clock():
+    """The scheduler serves the caller who stopped talking first: the clip carries that moment."""
+    probs = [0.0] * windows(300) + [0.9] * windows(1000) + [0.0] * windows(800)
+    endpointer = Endpointer(ScriptedDetector(probs), EndpointSettings())
+    clock, utterance = 500.0, None
+    for i in range(len(probs)):
+        clock += WINDOW / 8000
+        for event in endpointer.push(np.full(WINDOW, i, dtype=np.float32), now=clock):
+            if isinstance(event, Utterance):
+                utterance = event
+    assert utterance is not None and utterance.audio.ended_at is not None
+    voiced_end = 500.0 + (windows(300) + windows(1000)) * WINDOW / 8000
+    assert abs(utterance.audio.ended_at - voiced_end) < 0.04
+    _, events = run(probs)  # no clock given: no date
+    assert all(e.audio.ended_at is None for _, e in events if isinstance(e, Utterance))

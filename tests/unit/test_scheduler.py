@@ -93,6 +93,21 @@ def test_a_waiting_early_job_is_cancelled_when_a_question_needs_the_slot():
     assert question.future.result() == "question 2"
 
 
+def test_follow_up_work_is_done_before_the_result_is_handed_over_and_skipped_once_dropped():
+    s, spawn, clock, ran = setup()
+    seen: list[tuple[str, bool]] = []
+    kept = s.submit(job(ran, "q1"), endpoint_at=clock.now, then=lambda r: seen.append((r, kept.future.done())))
+    spawn.run_next()
+    assert seen == [("q1", False)] and kept.future.result() == "q1"  # done before the waiter woke
+    s2, spawn2, clock2, ran2 = setup()
+    skipped: list[str] = []
+    guess = s2.submit(job(ran2, "guess"), Priority.EARLY, then=skipped.append)
+    s2.submit(job(ran2, "question"), endpoint_at=clock2.now)
+    spawn2.run_next()
+    spawn2.run_next()
+    assert guess.dropped and guess.future.result() == "guess" and skipped == []
+
+
 def test_no_more_recognitions_run_than_slots_with_real_threads():
     s = Scheduler(slots=2)
     lock, running, peak = threading.Lock(), [0], [0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from voice.domain import AudioClip, Transcript
 from voice.ports import Transcriber
 from voice.runtime.scheduler import Priority, Scheduler, Ticket
@@ -22,9 +24,15 @@ class ScheduledTranscriber:
     def warm_up(self) -> None:
         self.inner.warm_up()
 
-    def submit(self, audio: AudioClip, language: str | None, priority: Priority) -> Ticket[Transcript]:
+    def submit(
+        self,
+        audio: AudioClip,
+        language: str | None,
+        priority: Priority,
+        then: Callable[[Transcript], None] | None = None,
+    ) -> Ticket[Transcript]:
         return self.scheduler.submit(
-            lambda: self.inner.transcribe(audio, language), priority, endpoint_at=audio.ended_at
+            lambda: self.inner.transcribe(audio, language), priority, endpoint_at=audio.ended_at, then=then
         )
 
     def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:

@@ -73,19 +73,27 @@ class Scheduler:
         self.clock = clock
         self.spawn = spawn
         self._lock = threading.Lock()
-        self._waiting: list[tuple[float, int, Ticket[Any], Callable[[], Any]]] = []
+        self._waiting: list[tuple[float, int, Ticket[Any], Callable[[], Any], Callable[[Any], None] | None]] = []
         self._running: list[Ticket[Any]] = []
         self._seq = itertools.count()
         self.stage_s = initial_stage_s  # moving average of one recognition, seconds
         self.completed = 0
+        self.busy_s = 0.0  # recognition time summed over all jobs (the recogniser's utilisation)
         self.early_refused = 0
         self.early_dropped = 0
 
     def submit(
-        self, work: Callable[[], T], priority: Priority = Priority.QUESTION, endpoint_at: float | None = None
+        self,
+        work: Callable[[], T],
+        priority: Priority = Priority.QUESTION,
+        endpoint_at: float | None = None,
+        then: Callable[[T], None] | None = None,
     ) -> Ticket[T]:
         """Queue ``work``; its result arrives on the ticket's future. Early work that cannot start at
-        once is refused: its future is cancelled before it is returned."""
+        once is refused: its future is cancelled before it is returned.
+
+        ``then`` runs on the result after the slot is free and before the future resolves (unless the
+        job was dropped meanwhile), so whoever waits on the future finds its follow-up work done."""
         ticket: Ticket[T] = Ticket(priority, self.clock() if endpoint_at is None else endpoint_at)
         with self._lock:
             if priority is Priority.EARLY and (self._waiting or len(self._running) >= self.slots):
@@ -95,7 +103,7 @@ class Scheduler:
             if priority is Priority.QUESTION:
                 self._drop_early_locked()
             key = ticket.endpoint_at if priority is Priority.QUESTION else float("inf")
-            heapq.heappush(self._waiting, (key, next(self._seq), ticket, work))
+            heapq.heappush(self._waiting, (key, next(self._seq), ticket, work, then))
             ready = self._dispatch_locked()
         for job in ready:
             self.spawn(job)
@@ -122,15 +130,17 @@ class Scheduler:
     def _dispatch_locked(self) -> list[Callable[[], None]]:
         ready = []
         while self._waiting and len(self._running) < self.slots:
-            _, _, ticket, work = heapq.heappop(self._waiting)
+            _, _, ticket, work, then = heapq.heappop(self._waiting)
             if not ticket.future.set_running_or_notify_cancel():
                 continue
             ticket.started_at = self.clock()
             self._running.append(ticket)
-            ready.append(self._runner(ticket, work))
+            ready.append(self._runner(ticket, work, then))
         return ready
 
-    def _runner(self, ticket: Ticket[Any], work: Callable[[], Any]) -> Callable[[], None]:
+    def _runner(
+        self, ticket: Ticket[Any], work: Callable[[], Any], then: Callable[[Any], None] | None
+    ) -> Callable[[], None]:
         def run() -> None:
             result: Any = None
             error: BaseException | None = None
@@ -139,6 +149,11 @@ class Scheduler:
             except BaseException as exc:  # handed to whoever waits on the future
                 error = exc
             self._finished(ticket)
+            if error is None and then is not None and not ticket.dropped:
+                try:
+                    then(result)
+                except Exception:
+                    log.exception("follow-up of a recognition failed (its result stands)")
             if error is not None:
                 ticket.future.set_exception(error)
             else:
@@ -151,6 +166,7 @@ class Scheduler:
             self._running.remove(ticket)
             if ticket.started_at is not None:
                 took = self.clock() - ticket.started_at
+                self.busy_s += took
                 self.stage_s = took if self.completed == 0 else 0.8 * self.stage_s + 0.2 * took
                 self.completed += 1
             ready = self._dispatch_locked()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 
 from voice.domain import AnswerLike, AudioClip, Transcript
 from voice.ports import Answerer
@@ -40,22 +39,9 @@ class SpeculativeTranscriber:
     ) -> None:
         """Transcribe ``audio`` on idle capacity, then hand the transcript to ``then`` (skipped when the
         scheduler refuses or drops the early work)."""
-        ticket = self.inner.submit(audio, language, Priority.EARLY)
-        if ticket.future.cancelled():
-            self.discard()
-            return
-
-        def follow_up(done: Future[Transcript]) -> None:
-            if ticket.dropped or done.cancelled() or done.exception() is not None:
-                return
-            try:
-                then(done.result())
-            except Exception:
-                log.exception("early answer lookup failed (the engine will ask again)")
-
+        ticket = self.inner.submit(audio, language, Priority.EARLY, then)
         with self._lock:
-            self._pending = (audio, language, ticket)
-        ticket.future.add_done_callback(follow_up)
+            self._pending = None if ticket.future.cancelled() else (audio, language, ticket)
 
     def discard(self) -> None:
         with self._lock:

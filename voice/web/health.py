@@ -19,4 +19,5 @@ def healthz() -> ResponseReturnValue:
         calls=services.runtime.live_calls(),  # in progress in this process, every transport
         expected_wait_s=round(services.runtime.scheduler.expected_wait_s(), 2),  # for a question finished now
         refused=dict(services.runtime.refused),  # since start, by reason
+        recognition_busy_s=round(services.runtime.scheduler.busy_s, 2),  # summed since start: utilisation
     )
