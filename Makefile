@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(STAMP): requirements.txt $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/python -m voice.setup_models
+	$(BIN)/python -m voice.runtime.setup_models
 	touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt $(STAMP)

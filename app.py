@@ -8,14 +8,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
-from flask import Flask  # noqa: E402
+from voice.runtime.config import Settings  # noqa: E402
+from voice.runtime.services import Services  # noqa: E402
 
-from voice.config import Settings  # noqa: E402
-from voice.services import Services  # noqa: E402
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger("hotline")
 
@@ -24,14 +25,14 @@ def create_services(settings: Settings) -> Services:
     """Construct the real engines (cheap: models load in ``Services.warm_up``)."""
     from pipeline.answerer import FaqAnswerer, RetrievalOptions
     from pipeline.content import load_content
-    from voice.asr.whisper import DEFAULT_VOCABULARY, WhisperOptions, WhisperTranscriber
-    from voice.languages import LANGUAGES
-    from voice.phrases import load_phrases
+    from voice.core.languages import LANGUAGES
+    from voice.runtime.phrases import load_phrases
     from voice.runtime.recognition import ScheduledTranscriber
     from voice.runtime.runtime import AdmissionPolicy, Runtime
     from voice.runtime.scheduler import Scheduler
-    from voice.tts.cache import CachedSynthesizer
-    from voice.tts.factory import make_synthesizer
+    from voice.runtime.tts_factory import make_synthesizer
+    from voice.stages.asr.whisper import DEFAULT_VOCABULARY, WhisperOptions, WhisperTranscriber
+    from voice.stages.tts.cache import CachedSynthesizer
 
     transcriber = WhisperTranscriber(
         WhisperOptions(
@@ -39,6 +40,7 @@ def create_services(settings: Settings) -> Services:
             device=settings.whisper_device,
             compute_type=settings.whisper_compute_type,
             cpu_threads=settings.whisper_threads,
+            workers=settings.asr_slots,
             beam_size=settings.whisper_beam_size,
             max_new_tokens=settings.whisper_max_new_tokens,
             vocabulary=DEFAULT_VOCABULARY if settings.whisper_vocabulary else "",
@@ -76,8 +78,12 @@ def create_app(
     import hashlib
     import hmac
 
+    from flask import Flask
+
     from voice.storage.factory import hash_key, make_store, session_key
-    from voice.web import audio, dashboard, health, media_stream, twilio
+    from voice.transports.twilio import media_stream
+    from voice.transports.twilio import webhooks as twilio
+    from voice.web import audio, dashboard, health
     from voice.web.worker import MAX_BODY_BYTES
 
     settings = settings or Settings.from_env()
@@ -87,7 +93,7 @@ def create_app(
     if warm:
         services.warm_up()
         if settings.twilio_media == "stream":
-            from voice.stream.vad import SileroModel
+            from voice.runtime.stream.vad import SileroModel
 
             SileroModel.shared()  # loading the VAD holds the interpreter ~1 s: not in the first call's start
     app = Flask(__name__)
@@ -109,7 +115,7 @@ def create_app(
 
 def start_sip(app: Flask) -> Any:
     """Answer SIP calls in this process too, with the app's engines and store (``serve --sip``)."""
-    from voice.sip.server import SipServer
+    from voice.transports.sip.server import SipServer
 
     server = SipServer(app.extensions["hotline"], app.extensions["hotline_store"]).start()
     app.extensions["hotline_sip"] = server

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_stream import memory_mb, worker_pid  # noqa: E402
 from bench.realtime import percentile, provenance  # noqa: E402
-from voice.sip.sipp import free_port  # noqa: E402
+from tools.sipp import free_port  # noqa: E402
 
 TOKEN = "bench-abuse-token"
 

@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.realtime import closed_office, percentile, provenance  # noqa: E402
-from voice.audio import load_audio  # noqa: E402
-from voice.g711 import alaw_decode, mulaw_decode  # noqa: E402
-from voice.sip.capture import LoopbackCapture  # noqa: E402
-from voice.sip.pcap import PCMA, PCMU, CallerAudio, write_caller_pcap  # noqa: E402
-from voice.sip.rtp import parse_rtp  # noqa: E402
-from voice.sip.sipp import free_port, run_sipp  # noqa: E402
-from voice.stream.load_client import trim_silence  # noqa: E402
+from tools.capture import LoopbackCapture  # noqa: E402
+from tools.load_client import trim_silence  # noqa: E402
+from tools.pcap import PCMA, PCMU, CallerAudio, write_caller_pcap  # noqa: E402
+from tools.sipp import free_port, run_sipp  # noqa: E402
+from voice.stages.audio import load_audio  # noqa: E402
+from voice.stages.g711 import alaw_decode, mulaw_decode  # noqa: E402
+from voice.transports.sip.rtp import parse_rtp  # noqa: E402
 
 MAX_QUESTION_S = 5.0  # the scenario hangs up 7 s after the question starts
 

@@ -30,12 +30,12 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 from bench.realtime import provenance  # noqa: E402
 from pipeline.answerer import FaqAnswerer, RetrievalOptions  # noqa: E402
-from voice.asr.whisper import WhisperOptions, WhisperTranscriber  # noqa: E402
-from voice.audio import load_audio, phone_roundtrip  # noqa: E402
-from voice.domain import AudioClip  # noqa: E402
-from voice.tts.cache import CachedSynthesizer  # noqa: E402
-from voice.tts.espeak import EspeakSynthesizer  # noqa: E402
-from voice.wer import word_error_rate  # noqa: E402
+from voice.core.domain import AudioClip  # noqa: E402
+from voice.qa.wer import word_error_rate  # noqa: E402
+from voice.stages.asr.whisper import WhisperOptions, WhisperTranscriber  # noqa: E402
+from voice.stages.audio import load_audio, phone_roundtrip  # noqa: E402
+from voice.stages.tts.cache import CachedSynthesizer  # noqa: E402
+from voice.stages.tts.espeak import EspeakSynthesizer  # noqa: E402
 
 SPEECH = ROOT / "tests" / "data" / "speech"
 SHARED = ROOT.parent / "shared" / "speech"

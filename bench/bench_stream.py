@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.realtime import closed_office, percentile, provenance  # noqa: E402
-from voice.audio import load_audio  # noqa: E402
-from voice.domain import AudioClip  # noqa: E402
-from voice.sip.sipp import free_port  # noqa: E402
-from voice.stream.load_client import StreamCaller, trim_silence  # noqa: E402
+from tools.load_client import StreamCaller, trim_silence  # noqa: E402
+from tools.sipp import free_port  # noqa: E402
+from voice.core.domain import AudioClip  # noqa: E402
+from voice.stages.audio import load_audio  # noqa: E402
 
 TOKEN = "bench-stream-token"
 SPOKEN_QUESTIONS = {  # read by eSpeak NG: questions the knowledge base answers
@@ -58,7 +58,7 @@ class Turn:
 def voice_onset_s(clip: AudioClip) -> float:
     """Where speech starts in ``clip``: the first 32 ms window the VAD scores as speech (recordings may
     begin with a breath or noise), so barge-in is timed from the voice, not from the file's start."""
-    from voice.stream.vad import SileroModel
+    from voice.runtime.stream.vad import SileroModel
 
     detector = SileroModel.shared().detector(8000)
     for i, p in enumerate(detector.push(clip.samples)):
@@ -72,7 +72,7 @@ def clips(tmp: Path) -> list[tuple[str, AudioClip]]:
     for path in sorted((ROOT / "tests/data/speech").glob("*.*")):
         if path.suffix in (".wav", ".ogg"):
             out.append((path.name, trim_silence(load_audio(path))))
-    from voice.tts.espeak import EspeakSynthesizer
+    from voice.stages.tts.espeak import EspeakSynthesizer
 
     tts = EspeakSynthesizer()
     for lang, text in SPOKEN_QUESTIONS.items():

@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_stream import TOKEN, clips, cpu_seconds, memory_mb, start_server, worker_pid  # noqa: E402
 from bench.realtime import percentile, provenance  # noqa: E402
-from voice.domain import AudioClip  # noqa: E402
-from voice.sip.sipp import free_port  # noqa: E402
-from voice.stream.load_client import StreamCaller  # noqa: E402
+from tools.load_client import StreamCaller  # noqa: E402
+from tools.sipp import free_port  # noqa: E402
+from voice.core.domain import AudioClip  # noqa: E402
 
 FIRST_GUESS_CALL_S = 90.0  # greeting, two questions and answers; replaced by the measured mean
 

@@ -28,8 +28,8 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 
 from app import create_app, create_services  # noqa: E402
 from bench.realtime import provenance  # noqa: E402
-from voice.config import Settings  # noqa: E402
-from voice.simulate import serve_media  # noqa: E402
+from tools.simulate import serve_media  # noqa: E402
+from voice.runtime.config import Settings  # noqa: E402
 from voice.storage.store import SqlCallStore  # noqa: E402
 
 TOKEN = "bench-token"

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 from app import create_services  # noqa: E402
-from voice.config import Settings  # noqa: E402
-from voice.domain import Transcript  # noqa: E402
-from voice.evaluation import judge, known_topics, load_questions  # noqa: E402
-from voice.outcome import Outcome, OutcomePolicy  # noqa: E402
-from voice.spoken_eval import SpokenOptions, line_audio, speakable_item  # noqa: E402
+from voice.core.domain import Transcript  # noqa: E402
+from voice.core.outcome import Outcome, OutcomePolicy  # noqa: E402
+from voice.qa.evaluation import judge, known_topics, load_questions  # noqa: E402
+from voice.qa.spoken_eval import SpokenOptions, line_audio, speakable_item  # noqa: E402
+from voice.runtime.config import Settings  # noqa: E402
 
 GRID = {
     "unsure_logprob": [-0.2, -0.25, -0.3, -0.35, -0.4, -0.45, -0.5, -0.6, -0.7, -0.8],

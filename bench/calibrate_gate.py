@@ -33,7 +33,7 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 from pipeline.answerer import FaqAnswerer  # noqa: E402
 from pipeline.knowledge import load_knowledge_base  # noqa: E402
 from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
-from voice.evaluation import load_questions  # noqa: E402
+from voice.qa.evaluation import load_questions  # noqa: E402
 
 GRID = {
     "min_margin": [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6],

@@ -37,7 +37,7 @@ def faq_answerer():
 
 @pytest.fixture(scope="session")
 def whisper():
-    from voice.asr.whisper import WhisperTranscriber
+    from voice.stages.asr.whisper import WhisperTranscriber
 
     transcriber = WhisperTranscriber(model_dir=ROOT / "var/models")
     transcriber.warm_up()
@@ -46,7 +46,7 @@ def whisper():
 
 @pytest.fixture(scope="session")
 def settings():
-    from voice.config import Settings
+    from voice.runtime.config import Settings
 
     return Settings.from_env(
         {},

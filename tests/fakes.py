@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.result import FaqAnswer
-from voice.domain import AudioClip, Speech, SpeechStatus, Transcript
-from voice.ports import NoVoiceError
+from voice.core.domain import AudioClip, Speech, SpeechStatus, Transcript
+from voice.core.ports import NoVoiceError
 
 
 class FakeTranscriber:
@@ -113,8 +113,8 @@ def stub_asr_services(settings, answerer, audio_dir):
     """The real services for a real-time transport test: real retrieval (``answerer``), eSpeak NG cached in
     ``audio_dir`` (shared by a test module, so prompts are synthesised once), and a ``StubTranscriber``."""
     from app import create_services
-    from voice.tts.cache import CachedSynthesizer
-    from voice.tts.espeak import EspeakSynthesizer
+    from voice.stages.tts.cache import CachedSynthesizer
+    from voice.stages.tts.espeak import EspeakSynthesizer
 
     services = create_services(settings)
     services.answerer = answerer

@@ -140,13 +140,13 @@ def dashboard_app(folder: Path, calls_count: int = 90, **settings_overrides: obj
 
     from app import create_app
     from tests.fakes import FakeAnswerer, FakeSynthesizer, FakeTranscriber
-    from voice.config import Settings
-    from voice.languages import LANGUAGES
-    from voice.phrases import load_phrases
-    from voice.services import Services
+    from voice.core.languages import LANGUAGES
+    from voice.runtime.config import Settings
+    from voice.runtime.phrases import load_phrases
+    from voice.runtime.services import Services
+    from voice.stages.tts.cache import CachedSynthesizer
     from voice.storage.accounts import Accounts
     from voice.storage.factory import make_store
-    from voice.tts.cache import CachedSynthesizer
 
     root = Path(__file__).resolve().parents[1]
     prompts = folder / "prompts"

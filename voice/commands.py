@@ -151,9 +151,9 @@ def run_command(args: Any, parser: argparse.ArgumentParser, root: Composition) -
     _root = root
     from pipeline.content import ContentError
     from pipeline.knowledge import KnowledgeBaseError
-    from voice.config import ConfigError, Settings
-    from voice.phrases import PhraseError
-    from voice.replay.sources import ScenarioError
+    from voice.qa.replay.sources import ScenarioError
+    from voice.runtime.config import ConfigError, Settings
+    from voice.runtime.phrases import PhraseError
 
     try:
         settings = Settings.from_env()
@@ -223,7 +223,7 @@ def _confirmation_text(services: Any, language: str, offered: list[str]) -> str:
 
 
 def _load(path: Path, channel: int) -> Any:
-    from voice.audio import AudioDecodeError, load_audio
+    from voice.stages.audio import AudioDecodeError, load_audio
 
     try:
         return load_audio(path, channel=channel)
@@ -261,7 +261,7 @@ def cmd_transcribe(args: Any, settings: Any) -> int:
 
 
 def cmd_answer_audio(args: Any, settings: Any) -> int:
-    from voice.turn import run_single_turn, write_heard
+    from voice.runtime.turn import run_single_turn, write_heard
 
     clip = _load(args.file, args.channel)
     services = _services(settings)
@@ -286,8 +286,8 @@ def cmd_answer_audio(args: Any, settings: Any) -> int:
 def cmd_prerender(args: Any, settings: Any) -> int:
     import dataclasses
 
-    from voice.config import ConfigError
-    from voice.prerender import prerender
+    from voice.qa.prerender import prerender
+    from voice.runtime.config import ConfigError
 
     formats = ("ulaw8k", "pcm16k") if args.format == "both" else (args.format,)
     changes: dict[str, Any] = {}
@@ -305,7 +305,7 @@ def cmd_prerender(args: Any, settings: Any) -> int:
 
 
 def cmd_eval(args: Any, settings: Any) -> int:
-    from voice.evaluation import evaluate, format_report, load_questions
+    from voice.qa.evaluation import evaluate, format_report, load_questions
 
     items = load_questions(args.questions)
     services = _services(settings)
@@ -326,7 +326,7 @@ def cmd_eval(args: Any, settings: Any) -> int:
 def _eval_spoken(services: Any, items: list[Any], args: Any) -> tuple[dict[str, Any], tuple[Any, ...]]:
     from tqdm import tqdm
 
-    from voice.spoken_eval import SPEECH_COLUMNS, SpokenOptions, evaluate_spoken
+    from voice.qa.spoken_eval import SPEECH_COLUMNS, SpokenOptions, evaluate_spoken
 
     options = SpokenOptions(codec=args.codec, noise_snr_db=args.noise_snr)
     show = not args.no_progress and sys.stderr.isatty()
@@ -336,7 +336,7 @@ def _eval_spoken(services: Any, items: list[Any], args: Any) -> tuple[dict[str, 
 
 
 def cmd_faq(args: Any, settings: Any) -> int:
-    from voice.faq_check import check
+    from voice.qa.faq_check import check
 
     report = check(settings.prompts_dir, settings.office_profile, today=args.on)
     if args.json:
@@ -359,7 +359,7 @@ def cmd_faq(args: Any, settings: Any) -> int:
 
 
 def cmd_simulate(args: Any, settings: Any) -> int:
-    from voice.simulate import SimulatedCall, run
+    from tools.simulate import SimulatedCall, run
 
     if not settings.twilio_auth_token:
         print("error: set HOTLINE_TWILIO_AUTH_TOKEN (the same value the server uses)", file=sys.stderr)
@@ -405,7 +405,7 @@ def cmd_retention(args: Any, settings: Any) -> int:
 
 
 def cmd_replay(args: Any, settings: Any) -> int:
-    from voice.replay.run import command
+    from voice.qa.replay.run import command
 
     if not (args.inputs or args.call or args.since or args.until):
         print("error: give audio files, folders, scenarios, --call or --since/--until", file=sys.stderr)
@@ -484,8 +484,8 @@ def cmd_serve(args: Any, settings: Any) -> int:
 def cmd_sip(args: Any, settings: Any) -> int:
     import dataclasses
 
-    from voice.sip.server import SipServer
     from voice.storage.factory import make_store
+    from voice.transports.sip.server import SipServer
 
     overrides = {k: v for k, v in (("sip_host", args.host), ("sip_port", args.port)) if v}
     settings = dataclasses.replace(settings, **overrides)

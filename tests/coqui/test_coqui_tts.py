@@ -19,14 +19,14 @@ import soundfile as sf
 
 pytest.importorskip("TTS.api", reason="Coqui TTS is not installed here (make setup-coqui / make test-coqui)")
 
-from voice.audio import load_audio  # noqa: E402
-from voice.config import Settings  # noqa: E402
-from voice.languages import spoken_language  # noqa: E402
-from voice.tts.cache import CachedSynthesizer  # noqa: E402
-from voice.tts.chain import EngineChain  # noqa: E402
-from voice.tts.coqui import CoquiSynthesizer, catalogue_dir  # noqa: E402
-from voice.tts.espeak import EspeakSynthesizer  # noqa: E402
-from voice.tts.factory import make_synthesizer  # noqa: E402
+from voice.core.languages import spoken_language  # noqa: E402
+from voice.runtime.config import Settings  # noqa: E402
+from voice.runtime.tts_factory import make_synthesizer  # noqa: E402
+from voice.stages.audio import load_audio  # noqa: E402
+from voice.stages.tts.cache import CachedSynthesizer  # noqa: E402
+from voice.stages.tts.chain import EngineChain  # noqa: E402
+from voice.stages.tts.coqui import CoquiSynthesizer, catalogue_dir  # noqa: E402
+from voice.stages.tts.espeak import EspeakSynthesizer  # noqa: E402
 
 pytestmark = pytest.mark.coqui
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from voice.sip.framing import FramingError, StreamFramer
-    from voice.sip.message import (
+    from voice.transports.sip.framing import FramingError, StreamFramer
+    from voice.transports.sip.message import (
         SipError,
         name_addr_uri,
         parse_message,
@@ -28,7 +28,7 @@ with atheris.instrument_imports():
         via_params,
         via_transport,
     )
-    from voice.sip.sdp import SdpError, parse_offer
+    from voice.transports.sip.sdp import SdpError, parse_offer
 
 
 def one_input(data: bytes) -> None:
@@ -52,7 +52,7 @@ def one_input(data: bytes) -> None:
 
 def _read_like_the_server(message: object) -> None:
     """What the server reads from a message it accepted: none of it may raise."""
-    from voice.sip.message import SipMessage
+    from voice.transports.sip.message import SipMessage
 
     assert isinstance(message, SipMessage)
     message.encode()

@@ -22,10 +22,10 @@ from werkzeug.serving import make_server
 
 from tests.conftest import SPEECH
 from tests.fakes import QUESTION, StubTranscriber, said, stub_asr_services
-from voice.audio import load_audio
-from voice.domain import AudioClip
-from voice.stream.load_client import StreamCaller, trim_silence
-from voice.web.stream_admission import MAX_UNSTARTED_PER_ADDRESS
+from tools.load_client import StreamCaller, trim_silence
+from voice.core.domain import AudioClip
+from voice.stages.audio import load_audio
+from voice.transports.twilio.stream_admission import MAX_UNSTARTED_PER_ADDRESS
 
 pytestmark = pytest.mark.integration
 TOKEN = "stream-test-token"
@@ -73,7 +73,7 @@ def line(tmp_path, settings, faq_answerer, audio_dir, monkeypatch) -> Iterator[L
     services, transcriber = stub_asr_services(s, faq_answerer, audio_dir)
     store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
     app = create_app(s, services, warm=False, store=store)
-    monkeypatch.setattr("voice.web.twilio.is_open", lambda office: True)
+    monkeypatch.setattr("voice.transports.twilio.webhooks.is_open", lambda office: True)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield Line(f"http://127.0.0.1:{server.server_port}", app, transcriber, store)
@@ -215,7 +215,7 @@ def test_silence_after_the_prompt_asks_again(line):
 def test_malformed_messages_close_only_that_stream(line, question, caplog):
     good = line.caller("CAgood")
     bad = line.caller("CAbad")
-    caplog.set_level(logging.WARNING, logger="voice.web.media_stream")
+    caplog.set_level(logging.WARNING, logger="voice.transports.twilio.media_stream")
     try:
         good.wait_for_media(0.0, timeout=20)
         bad.wait_for_media(0.0, timeout=20)
@@ -244,7 +244,7 @@ def test_malformed_messages_close_only_that_stream(line, question, caplog):
 def test_a_stream_nobody_announced_or_garbage_is_refused(line, messages, reason, caplog):
     import simple_websocket
 
-    caplog.set_level(logging.WARNING, logger="voice.web.media_stream")
+    caplog.set_level(logging.WARNING, logger="voice.transports.twilio.media_stream")
     ws = simple_websocket.Client.connect(line.base_url.replace("http", "ws") + "/twilio/stream")
     try:
         for message in messages:
@@ -261,7 +261,7 @@ def test_a_stream_nobody_announced_or_garbage_is_refused(line, messages, reason,
 def test_a_silent_socket_is_closed_after_the_start_deadline_and_one_address_cannot_hold_many(line, monkeypatch):
     import simple_websocket
 
-    from voice.web import media_stream
+    from voice.transports.twilio import media_stream
 
     monkeypatch.setattr(media_stream, "START_TIMEOUT_S", 1.0)
     url = line.base_url.replace("http", "ws") + "/twilio/stream"

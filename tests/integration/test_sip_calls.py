@@ -28,15 +28,15 @@ import pytest
 
 from tests.conftest import SPEECH
 from tests.fakes import QUESTION, StubTranscriber, stub_asr_services
-from voice.audio import load_audio
-from voice.domain import AudioClip
-from voice.g711 import alaw_decode, mulaw_decode
-from voice.sip.capture import LoopbackCapture
-from voice.sip.pcap import PCMA, PCMU, CallerAudio, write_caller_pcap
-from voice.sip.rtp import parse_rtp
-from voice.sip.server import SipCall, SipServer
-from voice.sip.sipp import SippResult, ensure_sipp, free_port, run_sipp
-from voice.stream.load_client import trim_silence
+from tools.capture import LoopbackCapture
+from tools.load_client import trim_silence
+from tools.pcap import PCMA, PCMU, CallerAudio, write_caller_pcap
+from tools.sipp import SippResult, ensure_sipp, free_port, run_sipp
+from voice.core.domain import AudioClip
+from voice.stages.audio import load_audio
+from voice.stages.g711 import alaw_decode, mulaw_decode
+from voice.transports.sip.rtp import parse_rtp
+from voice.transports.sip.server import SipCall, SipServer
 
 pytestmark = [
     pytest.mark.integration,

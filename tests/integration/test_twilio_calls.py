@@ -21,7 +21,7 @@ import soundfile as sf
 from twilio.request_validator import RequestValidator
 
 from tests.fakes import FakeTranscriber, said
-from voice.domain import SpeechStatus, Transcript
+from voice.core.domain import SpeechStatus, Transcript
 
 pytestmark = pytest.mark.integration
 TOKEN = "test-auth-token"
@@ -71,9 +71,9 @@ def media() -> Iterator[MediaServer]:
 @pytest.fixture()
 def hotline(tmp_path, settings, faq_answerer, monkeypatch):
     from app import create_app, create_services
+    from voice.stages.tts.cache import CachedSynthesizer
+    from voice.stages.tts.espeak import EspeakSynthesizer
     from voice.storage.store import SqlCallStore
-    from voice.tts.cache import CachedSynthesizer
-    from voice.tts.espeak import EspeakSynthesizer
 
     s = replace(settings, twilio_auth_token=TOKEN, data_dir=tmp_path, audio_cache_dir=tmp_path / "audio",
                 recording_hosts="http://127.0.0.1")  # the media server below plays Twilio's
@@ -83,7 +83,7 @@ def hotline(tmp_path, settings, faq_answerer, monkeypatch):
     services.transcriber = FakeTranscriber()
     store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
     app = create_app(s, services, warm=False, store=store)
-    monkeypatch.setattr("voice.web.twilio.is_open", lambda office: True)
+    monkeypatch.setattr("voice.transports.twilio.webhooks.is_open", lambda office: True)
     return app, services, store
 
 
@@ -199,7 +199,7 @@ def test_asr_failure_apologises_and_listens_again(hotline, media):
 def test_handover_in_and_out_of_office_hours(hotline, media, monkeypatch):
     app, services, _ = hotline
     for open_now, sid in ((True, "CA-open"), (False, "CA-closed")):
-        monkeypatch.setattr("voice.web.twilio.is_open", lambda office, v=open_now: v)
+        monkeypatch.setattr("voice.transports.twilio.webhooks.is_open", lambda office, v=open_now: v)
         services.transcriber.results.append(said("Wie wird das Wetter morgen?"))
         phone = Phone(app, sid=sid)
         phone.post("/twilio/voice", From="+4930333")

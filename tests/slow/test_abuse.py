@@ -24,7 +24,7 @@ import requests
 
 from bench.bench_stream import memory_mb, worker_pid
 from tests.servers import free_port, server_log, start_hotline, stream_mode_env
-from voice.stream.load_client import StreamCaller, trim_silence
+from tools.load_client import StreamCaller, trim_silence
 
 pytestmark = pytest.mark.slow
 TOKEN = "abuse-token"
@@ -104,7 +104,7 @@ def attack_for(port: int, seconds: float, opened: multiprocessing.Queue) -> None
 
 
 def test_idle_websockets_and_slow_headers_do_not_freeze_the_hotline(server):
-    from voice.tts.espeak import EspeakSynthesizer
+    from voice.stages.tts.espeak import EspeakSynthesizer
 
     port, proc = server
     base = f"http://127.0.0.1:{port}"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from voice.audio import load_audio, phone_roundtrip
-from voice.domain import AudioClip, SpeechStatus
-from voice.wer import word_error_rate
+from voice.core.domain import AudioClip, SpeechStatus
+from voice.qa.wer import word_error_rate
+from voice.stages.audio import load_audio, phone_roundtrip
 
 pytestmark = pytest.mark.slow
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech"

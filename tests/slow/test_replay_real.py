@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voice.audio import load_audio, phone_roundtrip
+from voice.stages.audio import load_audio, phone_roundtrip
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def app(*args: str) -> subprocess.CompletedProcess[str]:
 def calls(tmp_path_factory) -> Path:
     """A question spoken by eSpeak NG over a phone line, a Twilio dual-channel recording of real speech
     (caller: the English clip; hotline channel: a German clip), and a truncated file."""
-    from voice.tts.espeak import EspeakSynthesizer
+    from voice.stages.tts.espeak import EspeakSynthesizer
 
     d = tmp_path_factory.mktemp("calls")
     spoken = EspeakSynthesizer().synthesize("Wie kann ich meine Aufenthaltserlaubnis verlängern?", "de")

@@ -31,10 +31,10 @@ import pytest
 import yaml
 
 from tests.servers import ROOT
-from voice.g711 import mulaw_decode
-from voice.sip.capture import LoopbackCapture
-from voice.sip.rtp import parse_rtp
-from voice.sip.sipp import ensure_debian_tool, free_port
+from tools.capture import LoopbackCapture
+from tools.sipp import ensure_debian_tool, free_port
+from voice.stages.g711 import mulaw_decode
+from voice.transports.sip.rtp import parse_rtp
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.servers import free_port, start_hotline, stream_mode_env
-from voice.stream.load_client import StreamCaller, trim_silence
+from tools.load_client import StreamCaller, trim_silence
 
 pytestmark = pytest.mark.slow
 TOKEN = "slow-stream-token"
@@ -38,7 +38,7 @@ def _turns(db: Path) -> list[tuple[int, str]]:
 
 
 def test_a_spoken_question_is_answered_in_real_time_and_rated(server):
-    from voice.tts.espeak import EspeakSynthesizer
+    from voice.stages.tts.espeak import EspeakSynthesizer
 
     base, db = server
     spoken = EspeakSynthesizer().synthesize("Wie kann ich meine Aufenthaltserlaubnis verlängern?", "de")

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voice.audio import load_audio
-from voice.languages import LANGUAGES
-from voice.ports import NoVoiceError
-from voice.tts.cache import CachedSynthesizer
-from voice.tts.espeak import EspeakSynthesizer
+from voice.core.languages import LANGUAGES
+from voice.core.ports import NoVoiceError
+from voice.stages.audio import load_audio
+from voice.stages.tts.cache import CachedSynthesizer
+from voice.stages.tts.espeak import EspeakSynthesizer
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def phrases():
     from pathlib import Path
 
     from pipeline.content import load_content
-    from voice.phrases import load_phrases
+    from voice.runtime.phrases import load_phrases
 
     root = Path(__file__).resolve().parents[2] / "prompts"
     content = load_content(root / "office.example.yaml", root / "figures.yaml")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voice import g711
-from voice.audio import AudioDecodeError, load_audio, phone_roundtrip, resample, wav_bytes
-from voice.domain import AudioClip
+from voice.core.domain import AudioClip
+from voice.stages import g711
+from voice.stages.audio import AudioDecodeError, load_audio, phone_roundtrip, resample, wav_bytes
 
 pytestmark = pytest.mark.unit
 

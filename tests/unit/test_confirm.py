@@ -9,9 +9,9 @@ import pytest
 from pipeline.components import SafetyGate
 from pipeline.result import FaqAnswer
 from tests.fakes import said, tone
-from voice.domain import Transcript
-from voice.engine import CallState, Phase, step
-from voice.engine_types import (
+from voice.core.domain import Transcript
+from voice.core.engine import CallState, Phase, step
+from voice.core.engine_types import (
     Answered,
     CallStarted,
     CollectDigits,
@@ -30,7 +30,7 @@ from voice.engine_types import (
     Transfer,
     UtteranceFinished,
 )
-from voice.outcome import Outcome, OutcomePolicy, Recognition, decide, recognition
+from voice.core.outcome import Outcome, OutcomePolicy, Recognition, decide, recognition
 
 pytestmark = pytest.mark.unit
 
@@ -235,7 +235,7 @@ def run_speech(state: CallState, text: str) -> tuple[CallState, list]:
 
 
 def test_a_transcript_that_reads_back_the_vocabulary_prompt_is_not_a_question():
-    from voice.asr.whisper import DEFAULT_VOCABULARY, echoes_vocabulary
+    from voice.stages.asr.whisper import DEFAULT_VOCABULARY, echoes_vocabulary
 
     echo = "Niederlassungserlaubnis, Fiktionsbescheinigung, Duldung, Chancenkarte,"
     assert echoes_vocabulary(echo, DEFAULT_VOCABULARY)

@@ -11,13 +11,13 @@ import yaml
 from pipeline.content import load_content
 from pipeline.knowledge import KnowledgeBaseError, lint, load_knowledge_base
 from tests.fakes import SILENCE, FakeAnswerer, FakeSynthesizer, FakeTranscriber, said, tone
-from voice.config import Settings
-from voice.driver import LocalDriver
-from voice.engine_types import CallStarted, UtteranceFinished
-from voice.languages import LANGUAGES
-from voice.phrases import PhraseError, load_phrases
-from voice.services import Services
-from voice.tts.cache import CachedSynthesizer
+from voice.core.engine_types import CallStarted, UtteranceFinished
+from voice.core.languages import LANGUAGES
+from voice.runtime.config import Settings
+from voice.runtime.driver import LocalDriver
+from voice.runtime.phrases import PhraseError, load_phrases
+from voice.runtime.services import Services
+from voice.stages.tts.cache import CachedSynthesizer
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from voice.stream.endpointer import Endpointer, EndpointSettings, Pause, Resume, SpeechOnset, Utterance
+from voice.runtime.stream.endpointer import Endpointer, EndpointSettings, Pause, Resume, SpeechOnset, Utterance
 
 WINDOW = 256  # 32 ms at 8 kHz
 

@@ -6,9 +6,9 @@ import pytest
 
 from pipeline.result import FaqAnswer
 from tests.fakes import SILENCE, said, tone
-from voice.domain import SpeechStatus, Transcript
-from voice.engine import CallState, Phase, step
-from voice.engine_types import (
+from voice.core.domain import SpeechStatus, Transcript
+from voice.core.engine import CallState, Phase, step
+from voice.core.engine_types import (
     Answered,
     CallEnded,
     CallStarted,

@@ -6,9 +6,9 @@ import pytest
 
 from pipeline.result import FaqAnswer
 from tests.fakes import said, tone
-from voice.engine import CallState, Phase
-from voice.engine import step as engine_step
-from voice.engine_types import (
+from voice.core.engine import CallState, Phase
+from voice.core.engine import step as engine_step
+from voice.core.engine_types import (
     Answered,
     CallStarted,
     CollectDigits,
@@ -128,7 +128,7 @@ def test_silence_in_the_language_menu_repeats_it_then_ends_politely():
 
 def test_detected_language_with_confidence_switches_without_a_menu():
     state = started()
-    from voice.engine_types import Transcribed
+    from voice.core.engine_types import Transcribed
 
     state, _ = step(state, UtteranceFinished(tone()))
     state, actions = step(state, Transcribed(said("Oturma iznimi nasıl uzatırım?", "tr", 0.9)))

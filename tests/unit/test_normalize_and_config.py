@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from voice.config import ConfigError, Settings
-from voice.languages import LANGUAGES, spoken_language
-from voice.tts.normalize import speakable
+from voice.core.languages import LANGUAGES, spoken_language
+from voice.runtime.config import ConfigError, Settings
+from voice.stages.tts.normalize import speakable
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import threading
 import time
 from collections.abc import Iterator
 
-from voice.stream.player import FRAME_BYTES, Player, mark_name, play_id_of
-from voice.stream.speech_source import sentences, wav_payload
+from voice.runtime.stream.player import FRAME_BYTES, Player, mark_name, play_id_of
+from voice.runtime.stream.speech_source import sentences, wav_payload
 
 
 class Sink:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from voice.recordings import RecordingSource, RecordingUnavailable, fetch_recording, recording_source
+from voice.transports.twilio.recordings import RecordingSource, RecordingUnavailable, fetch_recording, recording_source
 
 pytestmark = pytest.mark.unit
 TWILIO = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"

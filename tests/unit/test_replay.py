@@ -15,18 +15,18 @@ from pipeline.content import load_content
 from pipeline.result import FaqAnswer
 from tests.fakes import FakeSynthesizer, said
 from voice.commands import build_parser
-from voice.config import Settings
-from voice.domain import AudioClip, SpeechStatus, Transcript
-from voice.driver import LocalDriver
-from voice.engine_types import CallStarted, UtteranceFinished
-from voice.languages import LANGUAGES
-from voice.phrases import load_phrases
-from voice.replay.run import EXIT_REGRESSION, command
-from voice.replay.runner import ReplayOptions, replay_case
-from voice.replay.sources import Case, ScenarioError, TurnInput, scenario_cases
-from voice.services import Services
+from voice.core.domain import AudioClip, SpeechStatus, Transcript
+from voice.core.engine_types import CallStarted, UtteranceFinished
+from voice.core.languages import LANGUAGES
+from voice.qa.replay.run import EXIT_REGRESSION, command
+from voice.qa.replay.runner import ReplayOptions, replay_case
+from voice.qa.replay.sources import Case, ScenarioError, TurnInput, scenario_cases
+from voice.runtime.config import Settings
+from voice.runtime.driver import LocalDriver
+from voice.runtime.phrases import load_phrases
+from voice.runtime.services import Services
+from voice.stages.tts.cache import CachedSynthesizer
 from voice.storage.store import SqlCallStore
-from voice.tts.cache import CachedSynthesizer
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,8 +233,8 @@ def test_the_verdict_fails_when_accuracy_drops_against_the_baseline(tmp_path, ph
 
 
 def test_slower_latency_is_a_warning_unless_strict(tmp_path, phrases, capsys):
-    from voice.replay.report import Tolerances, metrics, verdict
-    from voice.replay.runner import TurnOutcome
+    from voice.qa.replay.report import Tolerances, metrics, verdict
+    from voice.qa.replay.runner import TurnOutcome
 
     def outcome(ms: float) -> TurnOutcome:
         return TurnOutcome("c", "file", 1, "f.wav", "ok", latency_ms={"total": ms, "asr": ms / 2})
@@ -341,7 +341,7 @@ def test_malformed_scenarios_are_content_errors(tmp_path):
 
 
 def test_join_wavs_keeps_every_piece(tmp_path):
-    from voice.audio import join_wavs
+    from voice.stages.audio import join_wavs
 
     buf = io.BytesIO()
     sf.write(buf, tone(0.2), 8000, format="WAV", subtype="PCM_16")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from voice.sip.framing import FramingError, StreamFramer, content_length
-from voice.sip.message import SipError, SipMessage, parse_message, unsupported_extensions
+from voice.transports.sip.framing import FramingError, StreamFramer, content_length
+from voice.transports.sip.message import SipError, SipMessage, parse_message, unsupported_extensions
 
 pytestmark = pytest.mark.unit
 

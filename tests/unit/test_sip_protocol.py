@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from voice.sip.auth import DigestAuth, digest_response, parse_params
-from voice.sip.message import SipError, parse_message, response, tag_of, uri_user
-from voice.sip.rtp import EventDecoder, JitterBuffer, RtpPacket, build_rtp, mulaw_to_alaw, parse_rtp
-from voice.sip.sdp import PCMA, PCMU, SdpError, answer_for, parse_offer
+from voice.transports.sip.auth import DigestAuth, digest_response, parse_params
+from voice.transports.sip.message import SipError, parse_message, response, tag_of, uri_user
+from voice.transports.sip.rtp import EventDecoder, JitterBuffer, RtpPacket, build_rtp, mulaw_to_alaw, parse_rtp
+from voice.transports.sip.sdp import PCMA, PCMU, SdpError, answer_for, parse_offer
 
 pytestmark = pytest.mark.unit
 

@@ -8,10 +8,10 @@ import threading
 import numpy as np
 
 from tests.fakes import FakeAnswerer, said
-from voice.domain import AudioClip
+from voice.core.domain import AudioClip
 from voice.runtime.recognition import ScheduledTranscriber
 from voice.runtime.scheduler import Priority, Scheduler
-from voice.stream.speculative import SpeculativeAnswerer, SpeculativeTranscriber
+from voice.runtime.stream.speculative import SpeculativeAnswerer, SpeculativeTranscriber
 
 
 class CountingTranscriber:

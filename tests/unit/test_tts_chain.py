@@ -7,14 +7,14 @@ import logging
 import pytest
 
 from tests.fakes import FakeSynthesizer
-from voice.config import ConfigError, Settings
-from voice.domain import Speech
-from voice.ports import NoVoiceError
-from voice.prerender import LanguageReport, PrerenderReport
-from voice.tts.cache import CachedSynthesizer
-from voice.tts.chain import EngineChain
-from voice.tts.coqui import VoiceSpec, parse_voice_map
-from voice.tts.engines import parse_engines, parse_language_engines
+from voice.core.domain import Speech
+from voice.core.ports import NoVoiceError
+from voice.qa.prerender import LanguageReport, PrerenderReport
+from voice.runtime.config import ConfigError, Settings
+from voice.stages.tts.cache import CachedSynthesizer
+from voice.stages.tts.chain import EngineChain
+from voice.stages.tts.coqui import VoiceSpec, parse_voice_map
+from voice.stages.tts.engines import parse_engines, parse_language_engines
 
 pytestmark = pytest.mark.unit
 

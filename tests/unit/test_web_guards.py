@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voice.web.stream_admission import UnstartedStreams, is_stream_upgrade
+from voice.transports.twilio.stream_admission import UnstartedStreams, is_stream_upgrade
 from voice.web.throttle import WarnThrottle
 from voice.web.worker import MAX_BODY_BYTES, MAX_HEAD_BYTES, judge
 

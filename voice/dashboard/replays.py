@@ -16,10 +16,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from voice.replay.report import Tolerances, metrics, report_json, summary_lines, verdict, write_report
-from voice.replay.run import replay_all
-from voice.replay.runner import ReplayOptions, TurnOutcome
-from voice.replay.sources import stored_cases
+from voice.qa.replay.report import Tolerances, metrics, report_json, summary_lines, verdict, write_report
+from voice.qa.replay.run import replay_all
+from voice.qa.replay.runner import ReplayOptions, TurnOutcome
+from voice.qa.replay.sources import stored_cases
 
 log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from voice.domain import AudioClip, Transcript
-from voice.ports import Transcriber
+from voice.core.domain import AudioClip, Transcript
+from voice.core.ports import Transcriber
 from voice.runtime.scheduler import Priority, Scheduler, Ticket
 
 

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from voice.config import Settings
+from voice.runtime.config import Settings
 from voice.storage.store import SqlCallStore
 
 

@@ -43,11 +43,11 @@ from flask.typing import ResponseReturnValue
 
 from pipeline.knowledge import KnowledgeBase, inspect_knowledge_base
 from pipeline.review import ReviewEditError, set_reviewed
-from voice.config import Settings
 from voice.dashboard import charts
 from voice.dashboard.kb_freshness import KbFreshness
 from voice.dashboard.queries import CSV_COLUMNS, CallFilter, Dashboard, csv_rows
 from voice.dashboard.replays import ReplayBusy, Replays
+from voice.runtime.config import Settings
 from voice.storage.accounts import Accounts
 from voice.storage.sessions import Sessions
 from voice.web.login_guard import LoginGuard

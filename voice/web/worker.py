@@ -25,8 +25,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from voice.web.stream_admission import current as current_streams
-from voice.web.stream_admission import is_stream_upgrade
+from voice.transports.twilio.stream_admission import current as current_streams
+from voice.transports.twilio.stream_admission import is_stream_upgrade
 from voice.web.throttle import WarnThrottle
 
 HEAD_TIMEOUT_S = 10.0  # the whole request head (and a small body) must arrive within this

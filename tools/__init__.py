@@ -1,0 +1,1 @@
+"""Tools around the hotline, not part of it: load clients, SIPp helpers, pcap writers, the call simulator."""

@@ -1,0 +1,1 @@
+"""Quality assurance: replay of calls, evaluation of question sets, knowledge-base checks, prerendering."""

@@ -1,0 +1,1 @@
+"""The stage engines behind the ports: speech recognition, speech synthesis, audio codecs."""

@@ -1,0 +1,1 @@
+"""Transport adapters: the only code that knows a wire format (Twilio, SIP)."""

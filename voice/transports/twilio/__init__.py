@@ -1,0 +1,1 @@
+"""Twilio: signed webhooks (record and answer), TwiML, Media Streams."""
