@@ -40,7 +40,7 @@ def create_services(settings: Settings) -> Services:
             device=settings.whisper_device,
             compute_type=settings.whisper_compute_type,
             cpu_threads=settings.whisper_threads,
-            workers=settings.asr_slots,
+            workers=settings.recognition_slots,
             beam_size=settings.whisper_beam_size,
             max_new_tokens=settings.whisper_max_new_tokens,
             vocabulary=DEFAULT_VOCABULARY if settings.whisper_vocabulary else "",
@@ -64,7 +64,7 @@ def create_services(settings: Settings) -> Services:
     content = load_content(settings.office_profile, settings.prompts_dir / "figures.yaml")
     phrases = load_phrases(settings.prompts_dir / "phrases", tuple(LANGUAGES), content)
     runtime = Runtime(
-        Scheduler(slots=settings.asr_slots),
+        Scheduler(slots=settings.recognition_slots),
         AdmissionPolicy(wait_budget_s=settings.admission_wait_s, max_calls=settings.max_calls),
     )
     recogniser = ScheduledTranscriber(transcriber, runtime.scheduler)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +50,7 @@ def burst(recogniser: ScheduledTranscriber, pool: list[AudioClip], size: int, of
     tickets = []
     for i in range(size):
         clip = pool[(offset + i) % len(pool)]
-        tickets.append(recogniser.scheduler.submit(lambda c=clip: recogniser.inner.transcribe(c, None),
+        tickets.append(recogniser.scheduler.submit(partial(recogniser.inner.transcribe, clip, None),
                                                    endpoint_at=endpoint))
     done: list[float] = []
     for ticket in tickets:

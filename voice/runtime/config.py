@@ -34,7 +34,7 @@ class Settings:
     whisper_beam_size: int = 1
     whisper_max_new_tokens: int = 128
     whisper_vocabulary: bool = True
-    asr_slots: int = 1  # recognitions at once (the scheduler's slots; 1 measured best on 2 cores)
+    asr_slots: int = 0  # recognitions at once (the scheduler's slots); 0: one per core, at most 4 (measured)
     max_calls: int = 40  # calls in progress per process, all transports; more are refused as busy
     admission_wait_s: float = 2.0  # refuse a new call when a question would wait longer for recognition
     tts_engine: str = "espeak"  # engine chain, e.g. "coqui" (= coqui, then espeak)
@@ -101,6 +101,11 @@ class Settings:
         return self.data_dir / "models"
 
     @property
+    def recognition_slots(self) -> int:
+        """Recognitions at once: ``asr_slots``, or one per core (at most 4) when it is 0."""
+        return self.asr_slots or max(1, min(4, os.cpu_count() or 1))
+
+    @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
@@ -163,8 +168,8 @@ class Settings:
                 "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100"
             )
         out.extend(self._sip_problems())
-        if self.asr_slots < 1 or self.max_calls < 1 or self.admission_wait_s <= 0:
-            out.append("HOTLINE_ASR_SLOTS and HOTLINE_MAX_CALLS must be >= 1, HOTLINE_ADMISSION_WAIT_S > 0")
+        if self.asr_slots < 0 or self.max_calls < 1 or self.admission_wait_s <= 0:
+            out.append("HOTLINE_ASR_SLOTS must be >= 0, HOTLINE_MAX_CALLS >= 1, HOTLINE_ADMISSION_WAIT_S > 0")
         if self.dashboard_max_concurrent < 0:
             out.append(f"HOTLINE_DASHBOARD_MAX_CONCURRENT={self.dashboard_max_concurrent}: expected 0 or more")
         if not 0 < self.dashboard_session_hours <= 24 * 30:
