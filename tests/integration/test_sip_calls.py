@@ -345,16 +345,32 @@ class RawPeer:
         self.send(invite)
         return invite, self.replies_until()
 
-    def ack_and_bye(self, invite: bytes, ok: bytes) -> int | None:
+    def in_dialog(self, invite: bytes, ok: bytes, method: str, cseq: int, body: str = "",
+                  content_type: str = "") -> None:
+        """Send ``method`` inside the dialog that ``ok`` (the 200 to ``invite``) established."""
         to = re.search(rb"\r\nTo: ([^\r]+)", ok).group(1).decode()  # type: ignore[union-attr]
         text = invite.split(b"\r\n\r\n")[0].decode()
         common = re.sub(r"\r\nTo: [^\r]+", f"\r\nTo: {to}", text).replace("Content-Type: application/sdp\r\n", "")
         common = re.sub(r"Content-Length: \d+\r\n", "", common + "\r\n")
-        for method, cseq, branch in (("ACK", "1 ACK", "ack"), ("BYE", "2 BYE", "bye")):
-            msg = common.replace("INVITE sip:", f"{method} sip:").replace("CSeq: 1 INVITE", f"CSeq: {cseq}")
-            msg = re.sub(r"branch=z9hG4bK(\w+)", rf"branch=z9hG4bK\g<1>{branch}", msg, count=1)
-            self.send(f"{msg}Content-Length: 0\r\n\r\n".encode())
+        msg = common.replace("INVITE sip:", f"{method} sip:").replace("CSeq: 1 INVITE", f"CSeq: {cseq} {method}")
+        msg = re.sub(r"branch=z9hG4bK(\w+)", rf"branch=z9hG4bK\g<1>{method.lower()}{cseq}", msg, count=1)
+        kind = f"Content-Type: {content_type}\r\n" if content_type else ""
+        self.send(f"{msg}{kind}Content-Length: {len(body.encode())}\r\n\r\n{body}".encode())
+
+    def ack_and_bye(self, invite: bytes, ok: bytes) -> int | None:
+        self.in_dialog(invite, ok, "ACK", 1)
+        self.in_dialog(invite, ok, "BYE", 2)
         return _status(self.replies_until("BYE")[-1])
+
+    def request_until(self, method: str, timeout: float = 15.0) -> bytes:
+        """The next request of ``method`` the hotline sends (responses and other requests are skipped)."""
+        assert self.transport == "udp"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = self.sock.recv(65535)
+            if data.startswith(f"{method} ".encode()):
+                return data
+        raise AssertionError(f"no {method} from the hotline")
 
     def close(self) -> None:
         self.sock.close()
@@ -390,6 +406,29 @@ def test_content_length_before_other_headers_makes_a_call_and_a_reused_call_id_m
     assert len({s["id"] for s in stored}) == 3 and all(s["transport"] == "sip" for s in stored)
     assert sorted(s["external_id"] for s in stored) == [call_id, f"{call_id}#2", f"{call_id}#3"]
     assert hotline.server.stats["errors"] == errors
+
+
+def test_sip_info_keys_reach_the_call_and_zero_hands_over_by_refer(hotline):
+    """Keys sent as SIP INFO (application/dtmf-relay, as many PBXs do) reach the call like RFC 4733
+    events: 0 asks for a person, and the hotline transfers by REFER; an INFO body it cannot read gets
+    415 with the types it accepts, and the call goes on."""
+    peer = RawPeer(hotline, "udp")
+    try:
+        invite, replies = peer.dialog(f"info-{os.getpid()}", "i1", "info1", length_first=False)
+        ok = replies[-1]
+        assert _status(ok) == 200
+        peer.in_dialog(invite, ok, "ACK", 1)
+        peer.in_dialog(invite, ok, "INFO", 2, "<dtmf>5</dtmf>", "application/xml")
+        unreadable = peer.replies_until("INFO")[-1]
+        assert _status(unreadable) == 415 and b"application/dtmf-relay" in unreadable
+        peer.in_dialog(invite, ok, "INFO", 3, "Signal=0\r\nDuration=160\r\n", "application/dtmf-relay")
+        assert _status(peer.replies_until("INFO")[-1]) == 200
+        refer = peer.request_until("REFER")
+        assert re.search(rb"\r\nRefer-To: ", refer, re.I), refer[:400]
+        peer.in_dialog(invite, ok, "BYE", 4)
+        assert _status(peer.replies_until("BYE")[-1]) == 200
+    finally:
+        peer.close()
 
 
 def test_an_overloaded_hotline_answers_503_with_retry_after_and_takes_the_next_call(hotline):
