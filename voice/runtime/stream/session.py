@@ -110,6 +110,8 @@ class StreamSession:
         self.endpointer = Endpointer(detector, self.settings.endpoint)
         self.player = Player(sink, on_started=self._play_started, on_tick=self._tick)
         self._events: queue.Queue[tuple[Event, dict[str, float]]] = queue.Queue()
+        self._start_lock = threading.Lock()
+        self._held: list[tuple[Event, dict[str, float]]] | None = []  # posted before start(); None once started
         self._thread = threading.Thread(target=self._run, name=f"call-{call_id[:8]}", daemon=True)
         self._wait: tuple[float, float | None] | None = None  # (timeout, started) for NoInput
         self._after_playback: Action | None = None  # Transfer or Hangup once the goodbye has played
@@ -126,9 +128,13 @@ class StreamSession:
     # ---- transport inputs: any thread, never blocking ----------------------------------------
 
     def start(self, language: str | None = None, office_open: bool = True) -> None:
+        with self._start_lock:  # the call starts first; keys or audio that raced the answer follow it
+            self._events.put((CallStarted(self.driver.state.call_id, language, office_open), {}))
+            for held in self._held or []:
+                self._events.put(held)
+            self._held = None
         self._thread.start()
         self.player.start()
-        self._post(CallStarted(self.driver.state.call_id, language, office_open))
 
     def audio(self, samples: FloatArray) -> None:
         """Caller audio at 8 kHz, in order, as it arrives."""
@@ -177,8 +183,13 @@ class StreamSession:
     # ---- the call thread -----------------------------------------------------------------------
 
     def _post(self, event: Event, timings: dict[str, float] | None = None) -> None:
-        if not self._finishing:
-            self._events.put((event, timings or {}))
+        if self._finishing:
+            return
+        with self._start_lock:
+            if self._held is not None:  # not started yet
+                self._held.append((event, timings or {}))
+                return
+        self._events.put((event, timings or {}))
 
     def _run(self) -> None:
         try:
