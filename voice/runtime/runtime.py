@@ -47,9 +47,7 @@ class LiveCall:
     released: bool = False
 
     def release(self) -> None:
-        if not self.released:
-            self.released = True
-            self._on_release(self)
+        self._on_release(self)
 
 
 class Runtime:
@@ -83,5 +81,7 @@ class Runtime:
         return Admission(False, reason, wait, live), None
 
     def _release(self, call: LiveCall) -> None:
-        with self._lock:
-            self._live[call.transport] -= 1
+        with self._lock:  # two paths may report the end of one call at once (a webhook and a hang-up)
+            if not call.released:
+                call.released = True
+                self._live[call.transport] -= 1

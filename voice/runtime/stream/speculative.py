@@ -7,7 +7,6 @@ for exactly that work, the results are already there (or on their way).
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 
@@ -15,8 +14,6 @@ from voice.core.domain import AnswerLike, AudioClip, Transcript
 from voice.core.ports import Answerer
 from voice.runtime.recognition import ScheduledTranscriber
 from voice.runtime.scheduler import Priority, Ticket
-
-log = logging.getLogger(__name__)
 
 
 class SpeculativeTranscriber:

@@ -1,6 +1,6 @@
 """Twilio Media Streams (``<Connect><Stream>``): the only code that knows that WebSocket protocol.
 
-The voice webhook (signed, in ``twilio.py``) registers the call and hands Twilio a one-time token as a
+The voice webhook (signed, in ``webhooks.py``) registers the call and hands Twilio a one-time token as a
 custom ``<Parameter>``; the socket's ``start`` message must carry it, so a stream nobody asked for is
 refused. Messages become calls on a ``StreamSession``; its output becomes ``media``, ``mark`` and
 ``clear`` messages. To transfer or end the call the hotline closes the socket, and Twilio asks the
