@@ -15,32 +15,27 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_stream import SPOKEN_QUESTIONS  # noqa: E402
 from bench.realtime import percentile, provenance  # noqa: E402
 from voice.core.domain import AudioClip  # noqa: E402
 from voice.runtime.recognition import ScheduledTranscriber  # noqa: E402
-from voice.runtime.scheduler import Scheduler  # noqa: E402
+from voice.runtime.scheduler import Priority, Scheduler  # noqa: E402
 from voice.stages.asr.whisper import WhisperOptions, WhisperTranscriber  # noqa: E402
 from voice.stages.audio import load_audio, phone_roundtrip  # noqa: E402
 from voice.stages.tts.espeak import EspeakSynthesizer  # noqa: E402
-
-QUESTIONS = {
-    "de": "Wie kann ich meine Aufenthaltserlaubnis verlängern?",
-    "en": "How can I apply for a Blue Card?",
-    "tr": "Vatandaşlık için ne zaman başvurabilirim?",
-}
 
 
 def clips() -> list[AudioClip]:
     out = [phone_roundtrip(load_audio(p), "ulaw") for p in sorted((ROOT / "tests/data/speech").glob("*.*"))
            if p.suffix in (".wav", ".ogg")]
     tts = EspeakSynthesizer()
-    out += [phone_roundtrip(tts.synthesize(text, lang).audio, "ulaw") for lang, text in QUESTIONS.items()]
+    out += [phone_roundtrip(tts.synthesize(text, lang).audio, "ulaw") for lang, text in SPOKEN_QUESTIONS.items()]
     return out
 
 
@@ -49,9 +44,8 @@ def burst(recogniser: ScheduledTranscriber, pool: list[AudioClip], size: int, of
     endpoint = time.perf_counter()
     tickets = []
     for i in range(size):
-        clip = pool[(offset + i) % len(pool)]
-        tickets.append(recogniser.scheduler.submit(partial(recogniser.inner.transcribe, clip, None),
-                                                   endpoint_at=endpoint))
+        clip = replace(pool[(offset + i) % len(pool)], ended_at=endpoint)
+        tickets.append(recogniser.submit(clip, None, Priority.QUESTION))
     done: list[float] = []
     for ticket in tickets:
         ticket.future.add_done_callback(lambda _f: done.append(time.perf_counter() - endpoint))

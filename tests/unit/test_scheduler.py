@@ -81,7 +81,7 @@ def test_a_finished_question_drops_early_work_and_goes_first():
     assert ran == ["early running", "question"] and question.future.result() == "question"
 
 
-def test_a_waiting_early_job_is_cancelled_when_a_question_needs_the_slot():
+def test_running_early_work_is_dropped_when_a_question_finds_every_slot_taken():
     s, spawn, clock, ran = setup(slots=2)
     s.submit(job(ran, "question 1"), endpoint_at=clock.now)
     early = s.submit(job(ran, "early"), Priority.EARLY)  # the second slot is idle: it runs

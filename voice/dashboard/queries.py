@@ -17,6 +17,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.engine import Engine
 
 from voice.storage.schema import calls, turns
+from voice.storage.store import REFUSED
 
 LOW_RATING = 2  # a rating at or below this marks a call's questions as material for new entries
 # turn latency as the caller feels it: recognition + retrieval + synthesis (the stages the hotline controls)
@@ -197,7 +198,7 @@ class Dashboard:
         for call in found:
             local = call["started_local"]
             day = days.setdefault(local.date(), _empty_day())
-            if call.get("end_reason") == "busy":  # refused by admission control: not a call taken in
+            if call.get("end_reason") == REFUSED:  # refused by admission control: not a call taken in
                 day["refused"] += 1
                 continue
             day["calls"] += 1

@@ -4,9 +4,9 @@ Rules (each has a unit test on a fake clock):
 
 - a finished question (``Priority.QUESTION``) outranks early recognition (``Priority.EARLY``, started
   during the caller's pause on the chance that the utterance is complete);
-- early recognition starts only on idle capacity: a free slot and no question waiting. It is never
-  queued; a waiting one is dropped the moment a finished question needs the slot, and one already
-  running is marked dropped (decoding cannot be interrupted, but its follow-up work is skipped);
+- early recognition starts only on idle capacity: a free slot and no question waiting, so it never
+  waits in the queue; when a finished question then finds every slot taken, the early work running is
+  marked dropped (decoding cannot be interrupted, but its follow-up work is skipped);
 - finished questions are served oldest endpoint first (the caller who stopped talking first);
 - at most ``slots`` recognitions run at once, however many threads ask.
 
@@ -102,26 +102,17 @@ class Scheduler:
                 return ticket
             if priority is Priority.QUESTION:
                 self._drop_early_locked()
-            key = ticket.endpoint_at if priority is Priority.QUESTION else float("inf")
-            heapq.heappush(self._waiting, (key, next(self._seq), ticket, work, then))
+            heapq.heappush(self._waiting, (ticket.endpoint_at, next(self._seq), ticket, work, then))
             ready = self._dispatch_locked()
         for job in ready:
             self.spawn(job)
         return ticket
 
     def _drop_early_locked(self) -> None:
+        """Early work never waits in the queue (it starts at once or is refused), so only running early
+        work can stand in a question's way."""
         if len(self._running) < self.slots:
             return  # a slot is free: the question starts now, nothing is pushed aside
-        kept = []
-        for entry in self._waiting:
-            if entry[2].priority is Priority.EARLY:
-                entry[2].dropped = True
-                entry[2].future.cancel()
-                self.early_dropped += 1
-            else:
-                kept.append(entry)
-        heapq.heapify(kept)
-        self._waiting = kept
         for ticket in self._running:
             if ticket.priority is Priority.EARLY and not ticket.dropped:
                 ticket.dropped = True

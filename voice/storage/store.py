@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 from voice.storage.schema import calls, migrate, turns
 
 log = logging.getLogger(__name__)
+REFUSED = "busy"  # end reason of a call refused by admission control (all lines busy)
 _WITHHELD = {"", "anonymous", "restricted", "unknown", "+266696687", "+7378742833", "+2562533", "+8656696"}
 
 
@@ -120,6 +121,13 @@ class SqlCallStore:
                 "started_at": utcnow().isoformat(),
             },
         )
+        return call_id
+
+    def refuse_call(self, transport: str, caller: str | None = None) -> str:
+        """A call that admission control did not take in: stored ended ``REFUSED`` and without turns, so
+        that the dashboard counts refusals per day."""
+        call_id = self.start_call(transport, None, caller)
+        self.end_call(call_id, REFUSED)
         return call_id
 
     def record_turn(self, call_id: str, record: TurnRecord) -> None:

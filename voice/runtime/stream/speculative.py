@@ -48,10 +48,8 @@ class SpeculativeTranscriber:
         with self._lock:
             pending, self._pending = self._pending, None
         if pending is not None and pending[0] is audio and pending[1] == language:
-            future = pending[2].future
-            if not future.cancelled():
-                self.reused += 1
-                return future.result()
+            self.reused += 1
+            return pending[2].future.result()
         return self.inner.transcribe(audio, language)
 
 

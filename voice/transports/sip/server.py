@@ -648,7 +648,7 @@ class SipServer:
             return
         caller = uri_user(name_addr_uri(request.get("p-asserted-identity") or request.get("from")))
         try:
-            self.store.end_call(self.store.start_call("sip", None, caller or None), "busy")
+            self.store.refuse_call("sip", caller or None)
         except Exception:
             log.exception("SIP: could not store a refused call (%s)", reason)
 

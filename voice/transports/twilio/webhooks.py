@@ -211,19 +211,28 @@ def incoming_call() -> Response:
     with registry.lock:
         call = registry.calls.get(sid)
         if call is None:
-            admission, live = services.runtime.admit("twilio")
-            if live is None:
-                return _busy("twilio", admission)
+            taken = _take_in("twilio", sid)
+            if isinstance(taken, Response):
+                return taken
+            store_id, live = taken
             store = current_app.extensions["hotline_store"]
-            try:
-                store_id = store.start_call("twilio", external_id=sid, caller=request.form.get("From"))
-            except BaseException:
-                live.release()
-                raise
             driver = LocalDriver(services, call_id=sid, audio_format="ulaw8k", store=store, store_call_id=store_id)
             call = registry.calls[sid] = TwilioCall(driver, store_id, live=live)
     open_now = is_open(services.phrases.content.office)
     return _feed(call, CallStarted(sid, office_open=open_now))
+
+
+def _take_in(transport: str, sid: str) -> tuple[str, LiveCall] | Response:
+    """Admit a new call and start its record, or answer with the busy message."""
+    admission, live = _services().runtime.admit(transport)
+    if live is None:
+        return _busy(transport, admission)
+    try:
+        store = current_app.extensions["hotline_store"]
+        return store.start_call(transport, external_id=sid, caller=request.form.get("From")), live
+    except BaseException:
+        live.release()
+        raise
 
 
 def _busy(transport: str, admission: Admission) -> Response:
@@ -232,7 +241,7 @@ def _busy(transport: str, admission: Admission) -> Response:
     services = _services()
     store = current_app.extensions["hotline_store"]
     try:
-        store.end_call(store.start_call(transport, caller=request.form.get("From")), "busy")
+        store.refuse_call(transport, request.form.get("From"))
     except Exception:
         log.exception("could not store a refused call (%s)", admission.reason)
     urls = []
@@ -245,18 +254,13 @@ def _busy(transport: str, admission: Admission) -> Response:
 def _connect_stream(sid: str) -> Response:
     """Real-time mode: the call continues over a Media Stream (``media_stream.py``)."""
     streams: StreamCalls = current_app.extensions["hotline_streams"]
-    store = current_app.extensions["hotline_store"]
     store_id = streams.known_call(sid)  # a repeated webhook (Twilio retries) keeps its call record
     live = None
     if store_id is None:
-        admission, live = _services().runtime.admit("twilio-stream")
-        if live is None:
-            return _busy("twilio-stream", admission)
-        try:
-            store_id = store.start_call("twilio-stream", external_id=sid, caller=request.form.get("From"))
-        except BaseException:
-            live.release()
-            raise
+        taken = _take_in("twilio-stream", sid)
+        if isinstance(taken, Response):
+            return taken
+        store_id, live = taken
     token = streams.register(sid, store_id, is_open(_services().phrases.content.office), live)
     base = _services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
     scheme, _, host = base.partition("://")
