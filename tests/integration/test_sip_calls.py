@@ -35,6 +35,7 @@ from tools.sipp import SippResult, ensure_sipp, free_port, run_sipp
 from voice.core.domain import AudioClip
 from voice.stages.audio import load_audio
 from voice.stages.g711 import alaw_decode, mulaw_decode
+from voice.transports.sip.dialog import CallState
 from voice.transports.sip.rtp import parse_rtp
 from voice.transports.sip.server import SipCall, SipServer
 
@@ -167,7 +168,7 @@ def test_cancel_before_answer_leaves_no_call_behind(hotline):
     time.sleep(0.5)
     assert not hotline.server.calls
     cancelled = hotline.server.finished[-1]
-    assert cancelled.session is None and cancelled.state == "ended"
+    assert cancelled.session is None and cancelled.state is CallState.ENDED
 
 
 def test_caller_hangs_up_during_the_answer(hotline, question_pcaps):
