@@ -54,7 +54,7 @@ class Line:
     def stored(self, sid: str) -> dict:
         session = self.session(sid)
         assert session.wait_closed(10)
-        return self.store.get_call(session.store_call_id)  # type: ignore[attr-defined]
+        return self.store.get_call(session.record.id)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ class Hotline:
 
     def stored(self, call: SipCall) -> dict:
         assert call.session is not None and call.session.wait_closed(10)
-        return self.store.get_call(call.store_call_id)  # type: ignore[attr-defined]
+        return self.store.get_call(call.record.id)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

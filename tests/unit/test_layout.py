@@ -126,3 +126,23 @@ def test_the_sip_server_starts_without_the_web_stack():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+CALL_WRITES = {"start_call", "refuse_call", "record_turn", "update_turn", "store_rating", "end_call"}
+
+
+def test_calls_are_written_to_the_store_by_the_call_record_alone():
+    """One writer: transports, the driver and the session write through ``CallRecord``, never the store."""
+    writers = set()
+    for file in [*ROOT.glob("voice/**/*.py"), *ROOT.glob("tools/**/*.py"), ROOT / "app.py"]:
+        relative = file.relative_to(ROOT).as_posix()
+        if relative.startswith("voice/storage/") or relative == "voice/runtime/call_record.py":
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            receiver = node.func.value
+            name = receiver.attr if isinstance(receiver, ast.Attribute) else getattr(receiver, "id", "")
+            if node.func.attr in CALL_WRITES and name != "record":
+                writers.add(f"{relative}:{node.lineno} {node.func.attr}")
+    assert writers == set()

@@ -21,6 +21,7 @@ from voice.core.languages import LANGUAGES
 from voice.qa.replay.run import EXIT_REGRESSION, command
 from voice.qa.replay.runner import ReplayOptions, replay_case
 from voice.qa.replay.sources import Case, ScenarioError, TurnInput, scenario_cases
+from voice.runtime.call_record import CallRecord
 from voice.runtime.config import Settings
 from voice.runtime.driver import LocalDriver
 from voice.runtime.phrases import load_phrases
@@ -253,7 +254,7 @@ def recorded_call(tmp_path: Path, svc: Services) -> tuple[SqlCallStore, str]:
     store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
     store.warm_up()
     call_id = store.start_call("twilio", external_id="CA1")
-    driver = LocalDriver(svc, call_id="CA1", audio_format="ulaw8k", store=store, store_call_id=call_id)
+    driver = LocalDriver(svc, call_id="CA1", audio_format="ulaw8k", record=CallRecord(store, call_id))
     driver.feed(CallStarted("CA1", office_open=False))
     driver.feed(UtteranceFinished(AudioClip(tone(0.3), 8000)))
     driver.feed(UtteranceFinished(AudioClip(tone(0.5), 8000)))

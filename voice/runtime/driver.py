@@ -32,6 +32,7 @@ from voice.core.engine_types import (
     Transfer,
     Utterance,
 )
+from voice.runtime.call_record import CallRecord
 from voice.runtime.services import Services
 from voice.stages.tts.cache import RenderedAudio
 
@@ -60,7 +61,8 @@ class TurnRecord:
 class LocalDriver:
     """Feeds events to the engine and runs recognition, retrieval and synthesis in this thread.
 
-    With a store and ``HOTLINE_RECORD_CALLS`` on, each stored turn keeps the caller's question as a WAV
+    Turns and the rating are written through the call's ``CallRecord``. With a stored record and
+    ``HOTLINE_RECORD_CALLS`` on, each stored turn keeps the caller's question as a WAV
     file under ``<data dir>/recordings`` (``HOTLINE_RECORD_ANSWERS``: the hotline's spoken answer too),
     so every transport records the same way; ``retention`` deletes the files with the office's periods.
     """
@@ -70,11 +72,9 @@ class LocalDriver:
         services: Services,
         call_id: str = "local",
         audio_format: str | None = "ulaw8k",
-        store: Any = None,
-        store_call_id: str | None = None,
+        record: CallRecord | None = None,
     ) -> None:
-        self.store = store
-        self.store_call_id = store_call_id
+        self.record = record or CallRecord(None, None)
         self.services = services
         self.state = CallState(call_id=call_id, config=services.engine_config())
         self.audio_format = audio_format
@@ -86,7 +86,7 @@ class LocalDriver:
         settings = getattr(services, "settings", None)
         self.recordings_dir: Path | None = None
         self.record_answers = False
-        if store is not None and settings is not None and settings.record_calls:
+        if self.record.keeps and settings is not None and settings.record_calls:
             self.recordings_dir = settings.data_dir / "recordings"
             self.record_answers = settings.record_answers
 
@@ -146,11 +146,11 @@ class LocalDriver:
             )
             self.turns.append(record)
             self._timings = {}
-            if self.store is not None and self.store_call_id:
-                self.store.record_turn(self.store_call_id, self._with_recordings(stored_turn(record)))
+            if self.record.keeps:
+                self.record.turn(self._with_recordings(stored_turn(record)))
             self.last_clip = None
-        if isinstance(action, StoreRating) and self.store is not None and self.store_call_id:
-            self.store.store_rating(self.store_call_id, action.rating)
+        if isinstance(action, StoreRating):
+            self.record.rating(action.rating)
         return None
 
     def _with_recordings(self, row: Any) -> Any:
@@ -158,7 +158,7 @@ class LocalDriver:
         if self.recordings_dir is None:
             return row
         day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-        stem = self.recordings_dir / day / f"{self.store_call_id}-t{row.turn}"
+        stem = self.recordings_dir / day / f"{self.record.id}-t{row.turn}"
         paths: dict[str, str] = {}
         try:
             from voice.stages.audio import join_wavs, write_wav
@@ -171,7 +171,7 @@ class LocalDriver:
                 answer = join_wavs([w for w in wavs if w], rate=8000)
                 paths["answer_audio_path"] = str(write_wav(answer, stem.with_name(stem.name + "-hotline.wav")))
         except Exception:
-            log.exception("could not keep the recording of turn %d in call %s", row.turn, self.store_call_id)
+            log.exception("could not keep the recording of turn %d in call %s", row.turn, self.record.id)
         return replace(row, **paths)
 
     def _audio_of(self, item: PlayedItem) -> bytes | None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from voice.core.call_state import end_reason, spoken
 from voice.core.domain import FloatArray, Transcript
@@ -38,6 +38,7 @@ from voice.core.engine_types import (
     Transfer,
     UtteranceFinished,
 )
+from voice.runtime.call_record import CallRecord
 from voice.runtime.driver import LocalDriver
 from voice.runtime.recognition import scheduled
 from voice.runtime.services import Services
@@ -92,21 +93,20 @@ class StreamSession:
         detector: SpeechDetector,
         executor: Executor,
         call_id: str,
-        store: Any = None,
-        store_call_id: str | None = None,
+        record: CallRecord | None = None,
         settings: StreamSettings | None = None,
         on_finished: Callable[[StreamSession], None] = lambda _s: None,
     ) -> None:
         self.settings = settings or StreamSettings()
         self.sink = sink
         self.executor = executor
-        self.store, self.store_call_id = store, store_call_id
+        self.record = record or CallRecord(None, None)
         self.on_finished = on_finished
         self.speculative = SpeculativeTranscriber(scheduled(services.transcriber, services.runtime.scheduler))
         self.early_answers = SpeculativeAnswerer(services.answerer)
         call_services = services.with_engines(self.speculative, self.early_answers)
         self.services = call_services
-        self.driver = LocalDriver(call_services, call_id, audio_format=None, store=store, store_call_id=store_call_id)
+        self.driver = LocalDriver(call_services, call_id, audio_format=None, record=self.record)
         self.endpointer = Endpointer(detector, self.settings.endpoint)
         self.player = Player(sink, on_started=self._play_started, on_tick=self._tick)
         self._events: queue.Queue[tuple[Event, dict[str, float]]] = queue.Queue()
@@ -220,8 +220,8 @@ class StreamSession:
                 self.player.enqueue(action.play_id, audio, self.executor.submit)
             elif isinstance(action, StopPlayback):
                 self.player.clear()
-                if action.interrupted_turn is not None and self.store is not None and self.store_call_id:
-                    self.store.update_turn(self.store_call_id, action.interrupted_turn, interrupted=True)
+                if action.interrupted_turn is not None:
+                    self.record.update_turn(action.interrupted_turn, interrupted=True)
             elif isinstance(action, Listen):
                 self._wait = (self.settings.no_input_s, None)
             elif isinstance(action, CollectDigits):
@@ -262,8 +262,7 @@ class StreamSession:
             return
         turn, input_at = entry
         ms = round((time.perf_counter() - input_at) * 1000.0, 1)
-        if self.store is not None and self.store_call_id:
-            self._safe(lambda: self.store.update_turn(self.store_call_id, turn, first_audio_ms=ms))
+        self.record.update_turn(turn, first_audio_ms=ms)
 
     # ---- the end -------------------------------------------------------------------------------
 
@@ -273,9 +272,7 @@ class StreamSession:
         self._finishing = True
         self.player.stop()
         state = self.driver.state
-        if self.store is not None and self.store_call_id:
-            reason = self._end_reason or end_reason(state)
-            self._safe(lambda: self.store.end_call(self.store_call_id, reason, state.language, state.handovers))
+        self.record.end(self._end_reason or end_reason(state), state.language, state.handovers)
         self._closed.set()
         self.on_finished(self)
 

@@ -10,7 +10,6 @@ output: frames become RTP packets, a transfer becomes REFER, a hang-up becomes B
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import socket
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voice.core.office_hours import is_open
+from voice.runtime.call_record import CallRecord
 from voice.runtime.runtime import LiveCall
 from voice.runtime.services import Services
 from voice.runtime.stream.session import StreamSession, stream_settings
@@ -46,7 +46,7 @@ class SipCall:
     live: LiveCall
     rtp: RtpChannel = field(init=False)
     session: StreamSession | None = None
-    store_call_id: str | None = None
+    record: CallRecord = field(default_factory=lambda: CallRecord(None, None))
 
     @property
     def call_id(self) -> str:
@@ -278,11 +278,10 @@ class SipServer:
         d = call.dialog
         caller = uri_user(name_addr_uri(d.invite.get("p-asserted-identity") or d.invite.get("from")))
         try:
-            if self.store is not None:
-                call.store_call_id = self.store.start_call("sip", call.call_id, caller or None)
+            call.record = CallRecord.open(self.store, "sip", call.call_id, caller or None)
             call.session = StreamSession(
                 self.services, SipSink(self, call), SileroModel.shared().detector(8000), self.executor,
-                call.call_id, store=self.store, store_call_id=call.store_call_id,
+                call.call_id, record=call.record,
                 settings=stream_settings(self.services), on_finished=lambda _s: self._finished(call),
             )
             office_open = self.office_open()
@@ -294,11 +293,8 @@ class SipServer:
             return
         self._step(lambda agent: agent.answer(d, time.monotonic()))
         if not d.state.talking:  # cancelled while the session was made: it never starts
-            session, call.session = call.session, None
-            if self.store is not None and call.store_call_id:
-                with contextlib.suppress(Exception):
-                    self.store.end_call(call.store_call_id, d.end_reason or "cancelled")
-            del session
+            call.session = None
+            call.record.end(d.end_reason or "cancelled")
             self._drop(call)
             return
         call.rtp.start()
@@ -313,13 +309,8 @@ class SipServer:
 
     def _refused(self, request: SipMessage, reason: str) -> None:
         """A refused call is stored (ended "busy") so that the dashboard counts it per day."""
-        if self.store is None:
-            return
         caller = uri_user(name_addr_uri(request.get("p-asserted-identity") or request.get("from")))
-        try:
-            self.store.refuse_call("sip", caller or None)
-        except Exception:
-            log.exception("SIP: could not store a refused call (%s)", reason)
+        CallRecord.refused(self.store, "sip", caller or None, reason)
 
     def _drop(self, call: SipCall) -> None:
         call.live.release()

@@ -27,6 +27,7 @@ from flask import Blueprint, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
+from voice.runtime.call_record import CallRecord
 from voice.runtime.runtime import LiveCall
 from voice.runtime.services import Services
 from voice.runtime.stream.session import StreamSession, stream_settings
@@ -95,7 +96,7 @@ class StreamCalls:
             if registration is not None:
                 return registration.store_call_id
             session = self.active.get(call_sid)
-            return session.store_call_id if session is not None else None
+            return session.record.id if session is not None else None
 
     def claim(self, call_sid: str, token: str) -> _Registration:
         """The registration of ``call_sid`` if ``token`` is right (usable once)."""
@@ -217,8 +218,7 @@ def media_stream(ws: Any) -> None:
                     SileroModel.shared().detector(8000),
                     calls.executor,
                     call_sid,
-                    store=store,
-                    store_call_id=registration.store_call_id,
+                    record=CallRecord(store, registration.store_call_id),
                     settings=stream_settings(services),
                     on_finished=_forget(calls, call_sid),
                 )

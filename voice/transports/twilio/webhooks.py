@@ -15,7 +15,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
@@ -35,6 +34,7 @@ from voice.core.engine_types import (
     UtteranceUnreadable,
 )
 from voice.core.office_hours import is_open
+from voice.runtime.call_record import CallRecord
 from voice.runtime.config import Settings
 from voice.runtime.driver import LocalDriver, turn_summary
 from voice.runtime.runtime import Admission, LiveCall
@@ -53,7 +53,6 @@ _FINISHED = {"completed", "busy", "failed", "no-answer", "canceled"}
 @dataclass
 class TwilioCall:
     driver: LocalDriver
-    store_call_id: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: Future[list[Action]] | None = None
     waited: bool = False
@@ -157,7 +156,7 @@ def _respond(call: TwilioCall, future: Future[list[Action]]) -> Response:
             audio = _audio(rendered.key)
         return _xml(twiml.wait_and_continue(audio, _routes()))
     except Exception:  # the engine turns stage failures into speech; this is the last line of defence
-        log.exception("call %s failed", call.store_call_id)
+        log.exception("call %s failed", call.driver.record.id)
         text = services.phrases.say("technical_fallback", "de")
         return _xml(twiml.spoken_fallback(text, services.phrases.content.office.get("transfer_number")))
     call.pending, call.waited = None, False
@@ -214,22 +213,21 @@ def incoming_call() -> Response:
             taken = _take_in("twilio", sid)
             if isinstance(taken, Response):
                 return taken
-            store_id, live = taken
-            store = current_app.extensions["hotline_store"]
-            driver = LocalDriver(services, call_id=sid, audio_format="ulaw8k", store=store, store_call_id=store_id)
-            call = registry.calls[sid] = TwilioCall(driver, store_id, live=live)
+            record, live = taken
+            driver = LocalDriver(services, call_id=sid, audio_format="ulaw8k", record=record)
+            call = registry.calls[sid] = TwilioCall(driver, live=live)
     open_now = is_open(services.phrases.content.office)
     return _feed(call, CallStarted(sid, office_open=open_now))
 
 
-def _take_in(transport: str, sid: str) -> tuple[str, LiveCall] | Response:
+def _take_in(transport: str, sid: str) -> tuple[CallRecord, LiveCall] | Response:
     """Admit a new call and start its record, or answer with the busy message."""
     admission, live = _services().runtime.admit(transport)
     if live is None:
         return _busy(transport, admission)
     try:
         store = current_app.extensions["hotline_store"]
-        return store.start_call(transport, external_id=sid, caller=request.form.get("From")), live
+        return CallRecord.open(store, transport, external_id=sid, caller=request.form.get("From")), live
     except BaseException:
         live.release()
         raise
@@ -239,11 +237,7 @@ def _busy(transport: str, admission: Admission) -> Response:
     """All lines busy: say so in German, then in English, with the office's e-mail, and hang up. The
     refused call is stored (ended "busy", no turns) so that the dashboard counts it per day."""
     services = _services()
-    store = current_app.extensions["hotline_store"]
-    try:
-        store.refuse_call(transport, request.form.get("From"))
-    except Exception:
-        log.exception("could not store a refused call (%s)", admission.reason)
+    CallRecord.refused(current_app.extensions["hotline_store"], transport, request.form.get("From"), admission.reason)
     urls = []
     for lang in ("de", "en"):
         rendered = services.synthesizer.render(services.phrases.say("lines_busy", lang), lang, "ulaw8k")
@@ -260,7 +254,8 @@ def _connect_stream(sid: str) -> Response:
         taken = _take_in("twilio-stream", sid)
         if isinstance(taken, Response):
             return taken
-        store_id, live = taken
+        record, live = taken
+        store_id = record.id or ""
     token = streams.register(sid, store_id, is_open(_services().phrases.content.office), live)
     base = _services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
     scheme, _, host = base.partition("://")
@@ -348,6 +343,5 @@ def status() -> Response:
                 reason = end_reason(call.driver.state)
                 call.driver.feed(CallEnded(request.form.get("CallStatus", "completed")))
             state = call.driver.state
-            store: Any = current_app.extensions["hotline_store"]
-            store.end_call(call.store_call_id, reason, state.language, state.handovers)
+            call.driver.record.end(reason, state.language, state.handovers)
     return Response("", status=204)
