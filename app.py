@@ -65,7 +65,8 @@ def create_services(settings: Settings) -> Services:
     phrases = load_phrases(settings.prompts_dir / "phrases", tuple(LANGUAGES), content)
     runtime = Runtime(
         Scheduler(slots=settings.recognition_slots),
-        AdmissionPolicy(wait_budget_s=settings.admission_wait_s, max_calls=settings.max_calls),
+        AdmissionPolicy(wait_budget_s=settings.admission_wait_s, max_calls=settings.max_calls,
+                        questions_per_min=settings.questions_per_min),
     )
     recogniser = ScheduledTranscriber(transcriber, runtime.scheduler)
     return Services(settings, recogniser, answerer, synthesizer, phrases, runtime)

@@ -81,11 +81,14 @@ def clips(tmp: Path) -> list[tuple[str, AudioClip]]:
     return out
 
 
-def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(tmp: Path, port: int, media: str = "stream") -> subprocess.Popen[bytes]:
+    """``app.py serve`` on ``port`` with an office outside its hours; ``media`` "record" serves the
+    record-and-answer webhooks, with recordings fetched from local addresses (the benchmark plays Twilio)."""
     env = {
         **os.environ,
         "HOTLINE_TWILIO_AUTH_TOKEN": TOKEN,
-        "HOTLINE_TWILIO_MEDIA": "stream",
+        "HOTLINE_TWILIO_MEDIA": media,
+        "HOTLINE_RECORDING_HOSTS": "http://127.0.0.1",
         "HOTLINE_PORT": str(port),
         "HOTLINE_DATABASE_URL": f"sqlite:///{tmp / 'calls.db'}",
         "HOTLINE_OFFICE_PROFILE": str(closed_office(tmp)),

@@ -3,11 +3,13 @@ first, never more recognitions than slots, and the wait it expects for admission
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 import pytest
 
+from voice.runtime.load import QuestionRate, erlang_c, wait_quantile_s
 from voice.runtime.runtime import AdmissionPolicy, Runtime
 from voice.runtime.scheduler import Priority, Scheduler
 
@@ -155,7 +157,7 @@ def test_the_expected_wait_counts_the_queue_times_the_measured_stage_time():
 
 def test_admission_refuses_past_the_wait_budget_or_the_call_limit_and_keeps_calls_in_progress():
     s, spawn, clock, ran = setup()
-    runtime = Runtime(s, AdmissionPolicy(wait_budget_s=2.0, max_calls=3))
+    runtime = Runtime(s, AdmissionPolicy(wait_budget_s=2.0, max_calls=3), clock=clock)
     first, call = runtime.admit("sip")
     assert first.admitted and call is not None and runtime.live_calls() == 1
     for name in "abc":  # a slow recogniser (1 s each, the initial estimate), three questions in line
@@ -173,3 +175,37 @@ def test_admission_refuses_past_the_wait_budget_or_the_call_limit_and_keeps_call
     call.release()
     call.release()  # idempotent: a call ends once however many paths report it
     assert runtime.live_calls() == 2 and runtime.admit("sip")[0].admitted
+
+
+def test_erlang_c_and_the_wait_quantile_match_the_textbook():
+    assert erlang_c(1, 0.5) == pytest.approx(0.5)  # one server: the chance to wait is the utilisation
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    assert erlang_c(2, 2.0) == 1.0 and erlang_c(3, 0.0) == 0.0
+    assert wait_quantile_s(0.5, 1.0, 1) == pytest.approx(math.log(10) / 0.5)  # P(W>t) = 0.5 e^{-0.5 t}
+    assert wait_quantile_s(0.01, 1.0, 2) == 0.0  # almost never waits
+    assert wait_quantile_s(2.0, 1.0, 2) == math.inf
+
+
+def test_the_question_rate_starts_at_the_prior_and_follows_what_calls_ask():
+    rate = QuestionRate(prior_per_min=2.0, prior_weight_s=600.0, half_life_s=1e9)
+    assert rate.per_call_s == pytest.approx(2 / 60)
+    rate.observe(0.0, 0, 0)
+    rate.observe(600.0, 10, 300)  # ten calls for ten minutes asked 300 questions: 3 a minute each
+    assert rate.per_call_s == pytest.approx((300 + 20) / (6000 + 600))
+    rate.observe(1200.0, 10, 300)  # then ten minutes of calls that asked nothing
+    assert rate.per_call_s < 2 / 60
+
+
+def test_admission_refuses_calls_whose_future_questions_would_wait_too_long():
+    s, spawn, clock, ran = setup()
+    # six questions a minute per call, 1 s each, one slot: the third call would make p95 wait 2.6 s
+    runtime = Runtime(s, AdmissionPolicy(wait_budget_s=2.0, questions_per_min=6.0), clock=clock)
+    calls = [runtime.admit("sip")[1] for _ in range(2)]
+    assert all(c is not None for c in calls)
+    refused, none = runtime.admit("sip")
+    assert none is None and refused.reason == "load" and refused.expected_wait_s == 0.0  # the queue is empty
+    assert refused.predicted_wait_s == pytest.approx(math.log(0.3 / 0.05) / 0.7)
+    calls[0].release()  # type: ignore[union-attr]
+    assert runtime.admit("sip")[0].admitted
+    clock.now += 3600  # an hour of two calls that asked nothing: the measured rate falls, more fit
+    assert runtime.admit("sip")[0].admitted and runtime.refused == {"load": 1}

@@ -37,6 +37,7 @@ class Settings:
     asr_slots: int = 0  # recognitions at once (the scheduler's slots); 0: one per core, at most 4 (measured)
     max_calls: int = 40  # calls in progress per process, all transports; more are refused as busy
     admission_wait_s: float = 2.0  # refuse a new call when a question would wait longer for recognition
+    questions_per_min: float = 2.0  # a call's question rate assumed until calls in progress are measured
     tts_engine: str = "espeak"  # engine chain, e.g. "coqui" (= coqui, then espeak)
     tts_language_engines: str = ""  # per-language chains, e.g. "zh=espeak,ps=coqui"
     tts_rate_wpm: int = 150
@@ -168,8 +169,9 @@ class Settings:
                 "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100"
             )
         out.extend(self._sip_problems())
-        if self.asr_slots < 0 or self.max_calls < 1 or self.admission_wait_s <= 0:
-            out.append("HOTLINE_ASR_SLOTS must be >= 0, HOTLINE_MAX_CALLS >= 1, HOTLINE_ADMISSION_WAIT_S > 0")
+        if self.asr_slots < 0 or self.max_calls < 1 or self.admission_wait_s <= 0 or self.questions_per_min <= 0:
+            out.append("HOTLINE_ASR_SLOTS must be >= 0, HOTLINE_MAX_CALLS >= 1, HOTLINE_ADMISSION_WAIT_S > 0, "
+                       "HOTLINE_QUESTIONS_PER_MIN > 0")
         if self.dashboard_max_concurrent < 0:
             out.append(f"HOTLINE_DASHBOARD_MAX_CONCURRENT={self.dashboard_max_concurrent}: expected 0 or more")
         if not 0 < self.dashboard_session_hours <= 24 * 30:

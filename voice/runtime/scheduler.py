@@ -81,6 +81,7 @@ class Scheduler:
         self.busy_s = 0.0  # recognition time summed over all jobs (the recogniser's utilisation)
         self.early_refused = 0
         self.early_dropped = 0
+        self.questions = 0  # finished questions recognised (their own job, or a reused early one)
 
     def submit(
         self,
@@ -101,6 +102,7 @@ class Scheduler:
                 ticket.future.cancel()
                 return ticket
             if priority is Priority.QUESTION:
+                self.questions += 1
                 self._drop_early_locked()
             heapq.heappush(self._waiting, (ticket.endpoint_at, next(self._seq), ticket, work, then))
             ready = self._dispatch_locked()
@@ -163,6 +165,11 @@ class Scheduler:
             ready = self._dispatch_locked()
         for job in ready:
             self.spawn(job)
+
+    def note_reused(self) -> None:
+        """A finished question was served by its early recognition: it counts as a question all the same."""
+        with self._lock:
+            self.questions += 1
 
     def load(self) -> tuple[int, int]:
         """(questions waiting, jobs running)."""

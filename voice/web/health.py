@@ -18,6 +18,13 @@ def healthz() -> ResponseReturnValue:
         languages=sorted(services.phrases.by_language),
         calls=services.runtime.live_calls(),  # in progress in this process, every transport
         expected_wait_s=round(services.runtime.scheduler.expected_wait_s(), 2),  # for a question finished now
+        predicted_wait_s=_finite(services.runtime.predicted_wait_s(services.runtime.live_calls() + 1)),
+        questions_per_call_min=round(services.runtime.rate.per_call_s * 60, 2),  # measured, with the prior
         refused=dict(services.runtime.refused),  # since start, by reason
         recognition_busy_s=round(services.runtime.scheduler.busy_s, 2),  # summed since start: utilisation
     )
+
+
+def _finite(seconds: float) -> float | None:
+    """A predicted wait for JSON: None when the load would exceed the recogniser's capacity."""
+    return round(seconds, 2) if seconds != float("inf") else None

@@ -49,6 +49,7 @@ class SpeculativeTranscriber:
             pending, self._pending = self._pending, None
         if pending is not None and pending[0] is audio and pending[1] == language:
             self.reused += 1
+            self.inner.scheduler.note_reused()
             return pending[2].future.result()
         return self.inner.transcribe(audio, language)
 
