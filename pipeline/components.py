@@ -196,6 +196,7 @@ class AnswerComposer:
                 entry.as_of,
                 reviewed=entry.reviewed.get(lang, False),
                 written=written,
+                short=self._content.fill(entry.shorts[lang], lang) if lang in entry.shorts else "",
                 **common,
             )
         }

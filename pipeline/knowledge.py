@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,14 @@ CATEGORIES = (
 MIN_QUESTIONS_DE = 6
 MIN_QUESTIONS_OTHER = 2
 MAX_SPOKEN_WORDS = 80
+MAX_SHORT_WORDS_DE = 30  # about 12 s: the short answer a caller hears first
+MAX_SHORT_WORDS = 45  # other languages say the same in more or fewer words (counted as in spoken_words)
 # Languages written without spaces between words: counted by characters instead.
 _CHAR_LANGS = {"zh": 3.0}
 # Languages whose writing puts a space between syllables: syllables per spoken word.
 _SYLLABLE_LANGS = {"vi": 1.4}
 # review flags are left out of the content hash: marking a translation reviewed changes no embedding
-_REVIEW_FLAG = re.compile(rb"\breviewed:[ \t]*(true|false|True|False|yes|no)\b")
+_REVIEW_FLAG = re.compile(rb"\b(short_)?reviewed:[ \t]*(true|false|True|False|yes|no)\b")
 
 
 class KnowledgeBaseError(ValueError):
@@ -60,6 +62,8 @@ class Entry:
     source: Path
     sources: tuple[Page, ...] = ()
     simplified_numbers: tuple[str, ...] = ()
+    shorts: dict[str, str] = field(default_factory=dict)  # the short spoken answer, per language
+    shorts_reviewed: dict[str, bool] = field(default_factory=dict)  # its own flag: reviewed apart from the text
 
     @property
     def as_of(self) -> str:
@@ -158,6 +162,7 @@ def _parse_entry(
     if not isinstance(checked, dt.date):
         problems.append(f"{where}: checked must be a date (YYYY-MM-DD): when its facts were last checked")
     answers, reviewed = _answers(where, raw.get("answer"), languages, problems)
+    shorts, shorts_reviewed = _shorts(raw.get("answer"))
     questions = _questions(where, raw.get("questions"), languages, problems)
     written = {str(k): str(v) for k, v in (raw.get("written") or {}).items()}
     simplified = raw.get("simplified_numbers") or []
@@ -176,7 +181,17 @@ def _parse_entry(
         path,
         _pages(where, raw.get("sources"), problems),
         tuple(str(n) for n in simplified),
+        shorts,
+        shorts_reviewed,
     )
+
+
+def _shorts(raw: Any) -> tuple[dict[str, str], dict[str, bool]]:
+    """``answer.<lang>.short``: the one or two facts most callers need (the full text becomes the details),
+    and its ``short_reviewed`` flag (a short answer is reviewed on its own, apart from the full text)."""
+    items = {str(k): v for k, v in raw.items() if isinstance(v, dict)} if isinstance(raw, dict) else {}
+    shorts = {lang: " ".join(str(v["short"]).split()) for lang, v in items.items() if str(v.get("short") or "").strip()}
+    return shorts, {lang: bool(items[lang].get("short_reviewed", False)) for lang in shorts}
 
 
 def _pages(where: str, raw: Any, problems: list[str]) -> tuple[Page, ...]:
@@ -234,6 +249,23 @@ def spoken_words(text: str, language: str) -> int:
     return len(text.split())
 
 
+def _short_problems(entry: Entry, content: Content) -> list[str]:
+    """Every language has a short answer within its length limit, with known placeholders only."""
+    out = []
+    for lang in entry.answers:
+        short = entry.shorts.get(lang)
+        if short is None:
+            out.append(f"{entry.source}: answer.{lang}.short is missing")
+            continue
+        limit = MAX_SHORT_WORDS_DE if lang == "de" else MAX_SHORT_WORDS
+        words = spoken_words(short, lang)
+        if words > limit:
+            out.append(f"{entry.source}: answer.{lang}.short is {words} words (at most {limit})")
+        for bad in content.unknown_placeholders(short):
+            out.append(f"{entry.source}: answer.{lang}.short uses unknown placeholder {bad}")
+    return out
+
+
 def lint(kb: KnowledgeBase, content: Content) -> tuple[list[str], list[str]]:
     """Content checks beyond structure.
 
@@ -250,8 +282,11 @@ def lint(kb: KnowledgeBase, content: Content) -> tuple[list[str], list[str]]:
             words = spoken_words(text, lang)
             if words > MAX_SPOKEN_WORDS * 1.25:
                 warnings.append(f"{entry.source}: answer.{lang} is {words} words (aim for ≤ {MAX_SPOKEN_WORDS})")
+        errors += _short_problems(entry, content)
         for bad in content.unknown_placeholders(" ".join(entry.written.values())):
             errors.append(f"{entry.source}: written text uses unknown placeholder {bad}")
         if not entry.reviewed.get("de", False):
             warnings.append(f"{entry.source}: the German (authoritative) answer is not marked reviewed")
+        if "de" in entry.shorts and not entry.shorts_reviewed.get("de", False):
+            warnings.append(f"{entry.source}: the German short answer is not marked reviewed (short_reviewed)")
     return errors, warnings

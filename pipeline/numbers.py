@@ -185,4 +185,22 @@ def number_mismatches(entry: Entry) -> list[str]:
                 [f"adds {', '.join(added)}"] if added else []
             )
             problems.append(f"{entry.id}: answer.{lang} {' and '.join(parts)} compared with the German")
+    return problems + _short_mismatches(entry)
+
+
+def _short_mismatches(entry: Entry) -> list[str]:
+    """A short answer states no number its own full answer lacks, and the same numbers as the German short."""
+    problems = []
+    german = entry.shorts.get("de", "")
+    for lang, short in entry.shorts.items():
+        extra = sorted(numbers_in(short, lang) - numbers_in(entry.answers.get(lang, ""), lang), key=_sort_key)
+        if extra:
+            problems.append(f"{entry.id}: answer.{lang}.short states {', '.join(extra)}, its full answer does not")
+        if lang != "de" and german:
+            dropped, added = translation_differences(german, short, lang)
+            if dropped or added:
+                parts = ([f"drops {', '.join(dropped)}"] if dropped else []) + (
+                    [f"adds {', '.join(added)}"] if added else []
+                )
+                problems.append(f"{entry.id}: answer.{lang}.short {' and '.join(parts)} compared with the German")
     return problems

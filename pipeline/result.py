@@ -29,6 +29,8 @@ class FaqAnswer:
         outcome: ``answer``, ``confirm`` (ask the caller whether ``offered`` is meant) or ``handover``.
             A confirmation is a hand-over to any caller that does not know how to confirm.
         offered: The topics a confirmation offers, most probable first (one or two).
+        short: The short spoken answer (placeholders filled); empty where the topic has none in this
+            language, and then ``text`` is spoken at once.
     """
 
     topic: str | None
@@ -45,6 +47,7 @@ class FaqAnswer:
     written: str = ""
     outcome: str = ""
     offered: list[str] = field(default_factory=list)
+    short: str = ""
 
     def __post_init__(self) -> None:
         if not self.outcome:

@@ -395,3 +395,27 @@ def _today():
     from voice.dashboard.queries import CallFilter
 
     return CallFilter()
+
+
+def test_one_after_the_short_answer_plays_the_details_over_a_stream(line, question):
+    caller = line.caller("CAdetails")
+    try:
+        caller.wait_for_media(0.0, timeout=20)
+        caller.wait_quiet(0.8, timeout=60)  # the whole greeting
+        last_voiced = caller.say(question)
+        caller.wait_for_media(last_voiced, timeout=20)
+        caller.wait_quiet(0.8, timeout=90)  # the short answer, the legal basis and the menu
+        pressed = time.monotonic()
+        caller.press("1")
+        details_at = caller.wait_for_media(pressed, timeout=20)
+        caller.wait_quiet(0.8, timeout=120)
+        details = caller.received.audio(details_at, time.monotonic())
+        assert details.duration_s >= 10.0  # the full answer is much longer than a short one
+        caller.press("#")
+        time.sleep(1.0)
+        caller.press("5")
+        caller.wait_closed(timeout=30)
+    finally:
+        caller.close()
+    (turn,) = line.stored("CAdetails")["turns"]
+    assert turn["followups"] == "details" and turn["interrupted"] is False

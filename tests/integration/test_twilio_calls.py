@@ -432,3 +432,24 @@ def test_a_call_that_would_wait_too_long_hears_lines_busy_and_calls_in_progress_
 
 def phone_says_answer(root: ET.Element) -> bool:
     return len(list(root.iter("Play"))) >= 4 and root.find("Record") is not None
+
+
+def test_a_short_answer_first_then_the_repeat_and_the_details_on_keys(hotline, media):
+    app, services, store = hotline
+    services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?", "de", 0.97))
+    phone = Phone(app, sid="CA-short")
+    phone.post("/twilio/voice", From="+491511234567")
+    code, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
+    record = root.find("Record")
+    assert code == 200 and record is not None and {"1", "3"} <= set(record.get("finishOnKey", ""))
+    short_plays = phone.audio_ok(root)
+    _, root = phone.post("/twilio/recording", Digits="3")  # a key ends the recording: hear it again
+    assert phone.audio_ok(root) == 2 and root.find("Record") is not None  # the short answer and the menu
+    _, root = phone.post("/twilio/recording", Digits="1")  # the details: the full spoken answer
+    assert phone.audio_ok(root) == 2 and {"1", "3"}.isdisjoint(root.find("Record").get("finishOnKey", ""))
+    phone.post("/twilio/status", CallStatus="completed")
+    turn = store.get_call(_only_call(store))["turns"][0]
+    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["followups"] == "repeat,details"
+    entry = services.answerer.answer_topic("aufenthaltserlaubnis-verlaengern", "de")
+    assert entry.short and len(entry.short.split()) <= 30 and turn["answer_text"] == entry.text
+    assert short_plays >= 4  # intro, short answer, legal basis, disclaimer and menu

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from voice.core.domain import Transcript
+from voice.core.domain import AnswerLike, Transcript
 from voice.core.engine_types import Action, CollectDigits, EngineConfig, Listen, Play, Prompt, Transfer, Utterance
 
 
@@ -51,6 +51,7 @@ class CallState:
     chosen: str | None = None  # the caller's reply to the confirmation ("1", "2", "no", "person")
     heard: str = ""  # how sure recognition was of the current question (voice.core.outcome.Recognition)
     repeats: int = 0  # times the caller was asked to say the current question again (recognition unsure)
+    short_answer: AnswerLike | None = None  # the latest answer given short, while its menu is open
     config: EngineConfig = field(default_factory=EngineConfig)
 
 

@@ -96,6 +96,8 @@ class AnswerLike(Protocol):
     def offered(self) -> list[str]: ...
     @property
     def candidates(self) -> list[tuple[str, float]]: ...
+    @property
+    def short(self) -> str: ...  # the short spoken answer; empty where there is none (text is spoken)
 
 
 @dataclass(frozen=True)

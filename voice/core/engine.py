@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from voice.core import confirm, menus
+from voice.core import confirm, menus, short_answer
 from voice.core.call_state import CallState, Phase, Step, ask_rating, handover, play, spoken
 from voice.core.confirm import Choice
 from voice.core.domain import AnswerLike, SpeechStatus, Transcript
@@ -28,7 +28,6 @@ from voice.core.engine_types import (
     NoInput,
     Play,
     PlaybackFinished,
-    Prompt,
     SpeechStarted,
     SpokenText,
     StageFailed,
@@ -64,7 +63,7 @@ def step(state: CallState, event: Event) -> Step:
             if state.phase not in _HEARING:
                 return state, []
             lang = state.language if state.language_locked or state.phase is Phase.CONFIRM_TOPIC else None
-            return replace(state, phase=Phase.TRANSCRIBING), [Transcribe(audio, lang)]
+            return replace(state, phase=Phase.TRANSCRIBING, short_answer=None), [Transcribe(audio, lang)]
         case UtteranceUnreadable(detail=detail):
             if state.phase not in _HEARING:
                 return state, []
@@ -152,17 +151,19 @@ def _answered(state: CallState, a: AnswerLike) -> Step:
             return _repeat(state)
     turn = state.turn + 1
     record = confirm.record(state, turn, a, outcome)
-    state = replace(state, turn=turn, phase=Phase.FOLLOW_UP, offered=(), chosen=None, repeats=0)
+    state = replace(state, turn=turn, phase=Phase.FOLLOW_UP, offered=(), chosen=None, repeats=0, short_answer=None)
     if a.handover:
         state, actions = handover(state)
         return state, [actions[0], record, *actions[1:]]  # recorded after its audio is rendered
-    items: list[Utterance | str] = ["answer_intro", SpokenText(a.text, a.language)]
-    if a.legal_basis:
-        params = (("legal_basis", ", ".join(a.legal_basis)), ("as_of", a.as_of))
-        items.append(Prompt("legal_basis_intro", spoken(state), params))
+    short = short_answer.offered(state, a, turn)
+    items: list[Utterance | str] = ["answer_intro", SpokenText(a.short if short else a.text, a.language)]
+    items += short_answer.basis(state, a)
     if not state.disclaimer_given:
         items.append("disclaimer")
         state = replace(state, disclaimer_given=True)
+    if short:
+        state, prompt, listen = short_answer.give(state, a, items)
+        return state, [prompt, record, *listen]
     if state.language in state.config.keypad_only and turn < state.config.max_turns:
         state, prompt = _play_answer(state, items)
         state, menu = menus.open_topic_menu(state)
@@ -221,6 +222,9 @@ def _on_key(state: CallState, digits: str) -> Step:
         return state, []
     if state.phase is Phase.CONFIRM_TOPIC:
         return confirm.reply(state, confirm.key_choice(state, key))
+    chosen = short_answer.key(state, key)
+    if chosen is not None:
+        return chosen
     if key == "0":
         return handover(state, first=None)
     if key == "#" and state.turn > 0 and state.phase in (Phase.FOLLOW_UP, Phase.TOPIC_MENU):

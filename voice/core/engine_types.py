@@ -193,6 +193,14 @@ class StoreRating:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """What the caller did with a short answer's menu for ``turn``: ``details`` or ``repeat``."""
+
+    turn: int
+    choice: str
+
+
+@dataclass(frozen=True)
 class Hangup:
     reason: str = "completed"
 
@@ -208,6 +216,7 @@ Action = (
     | Transfer
     | RecordTurn
     | StoreRating
+    | FollowUp
     | Hangup
 )
 

@@ -247,18 +247,22 @@ class Dashboard:
     # ---- knowledge base ----------------------------------------------------------------------------
 
     def topic_usage(self, f: CallFilter) -> dict[tuple[str, str], dict[str, Any]]:
-        """Per (topic, answer language): answered turns, hand-overs and the average rating of their calls."""
+        """Per (topic, answer language): answered turns, hand-overs, turns whose caller asked for the details
+        after the short answer, and the average rating of their calls."""
         usage: dict[tuple[str, str], dict[str, Any]] = {}
         for call in self.calls_with_turns(f):
             for t in call["turns"]:
                 if not t.get("topic"):
                     continue
                 lang = t.get("answer_language") or t.get("language") or call.get("language") or "?"
-                u = usage.setdefault((t["topic"], lang), {"answered": 0, "handed_over": 0, "ratings": []})
+                u = usage.setdefault((t["topic"], lang), {"answered": 0, "handed_over": 0, "ratings": [],
+                                                          "details": 0})
                 if t.get("handover"):
                     u["handed_over"] += 1
                 else:
                     u["answered"] += 1
+                if "details" in (t.get("followups") or "").split(","):
+                    u["details"] += 1  # the short answer did not say enough for this caller
                 if call.get("rating") is not None:
                     u["ratings"].append(call["rating"])
         for u in usage.values():
@@ -296,6 +300,7 @@ CSV_COLUMNS = (
     "transcript", "language", "language_probability", "topic", "handover", "score", "answer_language",
     "answer_text", "asr_ms", "retrieval_ms", "tts_ms", "endpoint_ms", "first_audio_ms", "interrupted",
     "has_caller_audio", "has_answer_audio", "outcome", "confirm_offered", "confirm_choice", "asr_logprob",
+    "followups",
 )
 
 
@@ -318,7 +323,7 @@ def csv_rows(found: list[dict[str, Any]]) -> Iterable[list[Any]]:
                 t.get("answer_language"), t.get("answer_text"), t.get("asr_ms"), t.get("retrieval_ms"),
                 t.get("tts_ms"), t.get("endpoint_ms"), t.get("first_audio_ms"), t.get("interrupted"),
                 bool(t.get("audio_path")), bool(t.get("answer_audio_path")), t.get("outcome"),
-                t.get("confirm_offered"), t.get("confirm_choice"), t.get("asr_logprob"),
+                t.get("confirm_offered"), t.get("confirm_choice"), t.get("asr_logprob"), t.get("followups"),
             ]
 
 

@@ -22,6 +22,7 @@ from voice.core.engine_types import (
     Answered,
     Event,
     FindAnswer,
+    FollowUp,
     LookupAnswer,
     Play,
     RecordTurn,
@@ -80,6 +81,7 @@ class LocalDriver:
         self.audio_format = audio_format
         self.plays: list[tuple[Play, list[PlayedItem]]] = []
         self.turns: list[TurnRecord] = []
+        self.followups: dict[int, list[str]] = {}  # turn -> what the caller chose after its short answer
         self._timings: dict[str, float] = {}
         self.last_transcript: Transcript | None = None
         self.last_clip: AudioClip | None = None  # the caller audio of the question being answered
@@ -151,6 +153,10 @@ class LocalDriver:
             self.last_clip = None
         if isinstance(action, StoreRating):
             self.record.rating(action.rating)
+        if isinstance(action, FollowUp):
+            chosen = self.followups.setdefault(action.turn, [])
+            chosen.append(action.choice)
+            self.record.update_turn(action.turn, followups=",".join(chosen)[-60:])
         return None
 
     def _with_recordings(self, row: Any) -> Any:

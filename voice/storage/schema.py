@@ -75,6 +75,8 @@ turns = Table(
     Column("confirm_offered", String(200), nullable=True),  # topics a confirmation offered, comma-separated
     Column("confirm_choice", String(12), nullable=True),  # the caller's reply: 1, 2, no, person
     Column("asr_logprob", Float, nullable=True),  # recognition's mean token log-probability
+    # version 7: short answers first (what the caller did next: details, repeat), comma-separated in order
+    Column("followups", String(60), nullable=True),
 )
 
 # version 4: the QA dashboard (named accounts, and who listened to which recording)
@@ -156,7 +158,12 @@ def _v6(conn: Connection) -> None:
     dashboard_sessions.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(conn: Connection) -> None:
+    """Turn column for what followed a short answer."""
+    _add_turn_columns(conn, {"followups": "VARCHAR(60)"})
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

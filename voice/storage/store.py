@@ -73,7 +73,7 @@ class TurnRecord:
 
 
 # turn fields a transport learns only after the turn was recorded (playback runs after the answer)
-LATE_TURN_FIELDS = frozenset({"interrupted", "first_audio_ms"})
+LATE_TURN_FIELDS = frozenset({"interrupted", "first_audio_ms", "followups"})
 
 
 @dataclass(frozen=True)

@@ -376,6 +376,7 @@ def kb_overview() -> ResponseReturnValue:
                 "stale": fresh.is_stale(entry) if entry else True,
                 "answered": sum(u["answered"] for u in per),
                 "handed_over": sum(u["handed_over"] for u in per),
+                "details": sum(u["details"] for u in per),
                 "rating": sum(ratings) / len(ratings) if ratings else None,
                 "reviewed": sum(1 for v in (entry.reviewed.values() if entry else ()) if v),
                 "languages": len(kb.languages),
