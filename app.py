@@ -30,6 +30,7 @@ def create_services(settings: Settings) -> Services:
     from voice.runtime.recognition import ScheduledTranscriber
     from voice.runtime.runtime import AdmissionPolicy, Runtime
     from voice.runtime.scheduler import Scheduler
+    from voice.runtime.texting import make_texter
     from voice.runtime.tts_factory import make_synthesizer
     from voice.stages.asr.whisper import DEFAULT_VOCABULARY, WhisperOptions, WhisperTranscriber
     from voice.stages.tts.cache import CachedSynthesizer
@@ -69,7 +70,12 @@ def create_services(settings: Settings) -> Services:
                         questions_per_min=settings.questions_per_min),
     )
     recogniser = ScheduledTranscriber(transcriber, runtime.scheduler)
-    return Services(settings, recogniser, answerer, synthesizer, phrases, runtime)
+    texter = None
+    if settings.sms_from:
+        from voice.storage.factory import hash_key
+
+        texter = make_texter(settings, answerer, phrases, hash_key(settings))
+    return Services(settings, recogniser, answerer, synthesizer, phrases, runtime, texter)
 
 
 def create_app(

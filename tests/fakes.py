@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
+import threading
 import time
+import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,3 +128,37 @@ def stub_asr_services(settings, answerer, audio_dir):
     transcriber = StubTranscriber()
     services.transcriber = transcriber
     return services, transcriber
+
+
+class FakeMessagingApi(http.server.BaseHTTPRequestHandler):
+    requests: list[dict] = []
+    reply: tuple[int, dict] = (201, {})
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", "0"))
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        FakeMessagingApi.requests.append({"path": self.path, "auth": self.headers.get("Authorization", ""),
+                                          "form": {k: v[0] for k, v in form.items()}})
+        status, body = FakeMessagingApi.reply
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def messaging_api() -> Iterator[str]:
+    """A local HTTP server standing in for Twilio's Messaging API (unreachable from these machines)."""
+    FakeMessagingApi.requests = []
+    FakeMessagingApi.reply = (201, {"sid": "SM0001", "status": "queued"})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeMessagingApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()

@@ -453,3 +453,45 @@ def test_a_short_answer_first_then_the_repeat_and_the_details_on_keys(hotline, m
     entry = services.answerer.answer_topic("aufenthaltserlaubnis-verlaengern", "de")
     assert entry.short and len(entry.short.split()) <= 30 and turn["answer_text"] == entry.text
     assert short_plays >= 4  # intro, short answer, legal basis, disclaimer and menu
+
+
+def test_two_sends_the_written_answer_by_sms_and_the_signed_delivery_report_is_stored(hotline, media):
+    from tests.fakes import FakeMessagingApi, messaging_api
+    from voice.runtime.texting import AnswerTexter
+    from voice.stages.sms.policy import SmsPolicy
+    from voice.stages.sms.twilio_sms import TwilioSms
+
+    app, services, store = hotline
+    with messaging_api() as api:
+        sender = TwilioSms("AC0123", TOKEN, "+4930555", base_url=api)
+        services.texter = AnswerTexter(services.answerer, services.phrases, SmsPolicy(key=b"k"), sender)
+        services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?", "de", 0.97))
+        phone = Phone(app, sid="CA-sms")
+        phone.post("/twilio/voice", From="+4915112345678")
+        _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
+        assert "2" in root.find("Record").get("finishOnKey", "")  # a mobile caller is offered the SMS
+        _, root = phone.post("/twilio/recording", Digits="2")
+        assert phone.audio_ok(root) == 2 and root.find("Record") is not None  # "on its way", another question?
+        (sent,) = FakeMessagingApi.requests
+        assert sent["form"]["To"] == "+4915112345678" and sent["form"]["From"] == "+4930555"
+        assert "keine Rechtsberatung" in sent["form"]["Body"]
+        code, _ = phone.post("/twilio/sms-status", MessageSid="SM0001", MessageStatus="delivered")
+        assert code == 204
+        assert phone.post("/twilio/sms-status", token="forged", MessageSid="SM0001", MessageStatus="failed")[0] == 403
+        phone.post("/twilio/status", CallStatus="completed")
+        call = store.get_call(_only_call(store))
+        turn = call["turns"][0]
+        assert (turn["followups"], turn["sms_status"], turn["sms_id"]) == ("text", "delivered", "SM0001")
+        assert turn["sms_segments"] >= 1 and "5112345678" not in str(call)  # the number is nowhere in the record
+        FakeMessagingApi.reply = (500, {"code": 20500, "message": "Internal error", "status": 500})
+        services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?", "de", 0.97))
+        failing = Phone(app, sid="CA-sms-fail")
+        failing.post("/twilio/voice", From="+4915112345678")
+        failing.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
+        _, root = failing.post("/twilio/recording", Digits="2")
+        assert root.find("Record") is not None  # told it failed (with the web page), and the call goes on
+        landline = Phone(app, sid="CA-landline")
+        services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?", "de", 0.97))
+        landline.post("/twilio/voice", From="+493012345678")
+        _, root = landline.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
+        assert "2" not in root.find("Record").get("finishOnKey", "")  # not offered to a landline

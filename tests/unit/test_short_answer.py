@@ -21,8 +21,10 @@ from voice.core.engine_types import (
     Play,
     Prompt,
     RecordTurn,
+    SendText,
     SpokenText,
     StopPlayback,
+    TextResult,
     Transcribe,
     Transcribed,
     UtteranceFinished,
@@ -104,3 +106,33 @@ def test_full_answers_where_there_is_no_short_one_on_the_last_turn_and_for_keypa
     state, actions = answered(EngineConfig(max_turns=1))
     play = next(a for a in actions if isinstance(a, Play))
     assert f"<{FULL}>" in keys(play) and state.phase is Phase.RATING
+
+
+def texting() -> tuple[CallState, list]:
+    state, _ = step(CallState(), CallStarted("c1", can_text=True))
+    return run(state, UtteranceFinished(tone()), Transcribed(said("verlängern")), Answered(ANSWER))
+
+
+def test_two_sends_the_written_answer_where_the_call_can_get_an_sms():
+    state, actions = texting()
+    play, _, listen = actions[-3:]
+    assert keys(play)[-1] == "answer_menu_sms" and "2" in listen.digits
+    state, actions = step(state, DigitsPressed("2"))
+    assert isinstance(actions[0], StopPlayback)  # the key cuts the menu while the message goes out
+    assert actions[1:] == [FollowUp(1, "text"), SendText(1, "aufenthaltserlaubnis-verlaengern", "de")]
+    state, actions = step(state, TextResult("sent", 2))
+    assert keys(actions[0]) == ["sms_sent", "another_question"] and isinstance(actions[1], Listen)
+    assert step(state, DigitsPressed("2"))[1] == []  # one message per answer: the menu is closed
+
+
+@pytest.mark.parametrize(("status", "prompt"), [("refused", "sms_unavailable"), ("failed", "sms_failed")])
+def test_a_refused_or_failed_sms_is_told_with_the_web_page_and_the_call_goes_on(status, prompt):
+    state, _ = texting()
+    state, _ = step(state, DigitsPressed("2"))
+    state, actions = step(state, TextResult(status))
+    assert keys(actions[0]) == [prompt, "another_question"] and state.phase is Phase.FOLLOW_UP
+
+
+def test_without_sms_two_is_not_a_menu_key():
+    state, actions = answered()
+    assert "2" not in actions[-1].digits and step(state, DigitsPressed("2"))[1] == []

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import http.server
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes import FakeMessagingApi, messaging_api
 from voice.stages.sms.policy import Refusal, SmsPolicy
 from voice.stages.sms.segments import encoding, fit, plain, segments
 from voice.stages.sms.twilio_sms import SmsFailed, TwilioSms
@@ -94,34 +91,10 @@ def test_the_daily_limit_counts_by_keyed_hash_and_starts_again_the_next_day():
     assert SmsPolicy(regions=frozenset({"DE", "AT"}), key=b"k").check("+436641234567") is None
 
 
-class FakeMessagingApi(http.server.BaseHTTPRequestHandler):
-    requests: list[dict] = []
-    reply: tuple[int, dict] = (201, {})
-
-    def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length", "0"))
-        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-        FakeMessagingApi.requests.append({"path": self.path, "auth": self.headers.get("Authorization", ""),
-                                          "form": {k: v[0] for k, v in form.items()}})
-        status, body = FakeMessagingApi.reply
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
 def api() -> Iterator[str]:
-    FakeMessagingApi.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeMessagingApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with messaging_api() as url:
+        yield url
 
 
 def test_a_message_is_posted_like_the_messaging_api_expects(api):
@@ -148,3 +121,70 @@ def test_an_api_refusal_or_an_unreachable_api_is_a_clear_failure_without_the_num
     with pytest.raises(SmsFailed) as unreachable:
         gone.send("+4915112345678", "x")
     assert "cannot be reached" in str(unreachable.value)
+
+
+class FakeSender:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def send(self, to: str, body: str):
+        from voice.stages.sms.twilio_sms import SentMessage
+
+        if self.fail:
+            raise SmsFailed("the Messaging API refused the message (HTTP 500, code None)")
+        self.sent.append((to, body))
+        return SentMessage("SM1", "queued", segments(body))
+
+
+class KbAnswers:
+    """Written answers as the knowledge base gives them (a fake of the answerer's topic lookup)."""
+
+    def answer_topic(self, topic: str, language: str):
+        from pipeline.result import FaqAnswer
+
+        written = {"de": "Stellen Sie den Antrag rechtzeitig. " * 30, "ar": "قدّم الطلب في الوقت المناسب. " * 30}
+        return FaqAnswer(topic, False, language, "spoken", ["§ 81 AufenthG"], "2026-12-06", 0.9,
+                         written=written[language])
+
+
+@pytest.fixture(scope="module")
+def phrases():
+    from pathlib import Path
+
+    from pipeline.content import load_content
+    from voice.core.languages import LANGUAGES
+    from voice.runtime.phrases import load_phrases
+
+    root = Path(__file__).resolve().parents[2] / "prompts"
+    content = load_content(root / "office.example.yaml", root / "figures.yaml")
+    return load_phrases(root / "phrases", tuple(LANGUAGES), content)
+
+
+def test_the_written_answer_goes_out_in_four_segments_with_web_page_disclaimer_and_legal_basis(phrases):
+    from voice.runtime.texting import AnswerTexter
+
+    sender = FakeSender()
+    texter = AnswerTexter(KbAnswers(), phrases, SmsPolicy(key=b"k"), sender)
+    assert texter.can_text("015112345678") and not texter.can_text("+493012345678")
+    result = texter.send_answer("015112345678", "aufenthaltserlaubnis-verlaengern", "de")
+    (to, body), = sender.sent
+    assert to == "+4915112345678" and result.status == "sent" and result.message_id == "SM1"
+    website = phrases.content.fill("{office.website}", "de")
+    assert website in body and "keine Rechtsberatung" in body and "§ 81 AufenthG" in body
+    assert encoding(body) == "GSM-7" and segments(body) == result.segments <= 4
+    sender.sent.clear()
+    result = texter.send_answer("+4915112345678", "aufenthaltserlaubnis-verlaengern", "ar")
+    (_, arabic), = sender.sent
+    assert encoding(arabic) == "UCS-2" and segments(arabic) <= 4 and website in arabic
+
+
+def test_refusals_and_failures_send_nothing_and_never_raise(phrases):
+    from voice.runtime.texting import AnswerTexter
+
+    texter = AnswerTexter(KbAnswers(), phrases, SmsPolicy(per_day=1, key=b"k"), FakeSender())
+    assert texter.send_answer("+493012345678", "gebuehren", "de").status == "refused"  # a landline
+    assert texter.send_answer("+4915112345678", "gebuehren", "de").status == "sent"
+    assert texter.send_answer("+4915112345678", "gebuehren", "de").status == "refused"  # the daily limit
+    broken = AnswerTexter(KbAnswers(), phrases, SmsPolicy(key=b"k"), FakeSender(fail=True))
+    assert broken.send_answer("+4915112345678", "gebuehren", "de").status == "failed"

@@ -52,6 +52,7 @@ class CallState:
     heard: str = ""  # how sure recognition was of the current question (voice.core.outcome.Recognition)
     repeats: int = 0  # times the caller was asked to say the current question again (recognition unsure)
     short_answer: AnswerLike | None = None  # the latest answer given short, while its menu is open
+    can_text: bool = False  # the menu offers the written answer by SMS (see CallStarted)
     config: EngineConfig = field(default_factory=EngineConfig)
 
 

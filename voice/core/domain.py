@@ -116,3 +116,12 @@ class Speech:
     voice: str
     engine: str
     meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextSent:
+    """What became of a text message: ``sent``, ``refused`` or ``failed``; the number is never kept."""
+
+    status: str
+    segments: int = 0
+    message_id: str = ""  # the messaging service's id, to match its delivery reports

@@ -28,11 +28,13 @@ from voice.core.engine_types import (
     NoInput,
     Play,
     PlaybackFinished,
+    SendText,
     SpeechStarted,
     SpokenText,
     StageFailed,
     StopPlayback,
     StoreRating,
+    TextResult,
     Transcribe,
     Transcribed,
     Utterance,
@@ -79,6 +81,8 @@ def step(state: CallState, event: Event) -> Step:
             return _no_input(state)
         case StageFailed():
             return _failed(state)
+        case TextResult():
+            return short_answer.text_result(state, event)
     return state, []
 
 
@@ -101,6 +105,7 @@ def _start(state: CallState, event: CallStarted) -> Step:
         language=language,
         language_locked=event.language is not None,
         office_open=event.office_open,
+        can_text=event.can_text,
     )
     notice = ("recording_notice",) if state.config.recording_notice else ()
     state, prompt = play(state, "greeting", *notice, "multilingual_hint", "ask_question")
@@ -202,7 +207,7 @@ def _digits(state: CallState, digits: str) -> Step:
     chose, follows at once)."""
     playing = state.playing
     state, actions = _on_key(state, digits)
-    if playing is not None and any(isinstance(a, (Play, LookupAnswer)) for a in actions):
+    if playing is not None and any(isinstance(a, (Play, LookupAnswer, SendText)) for a in actions):
         cut = state.turn if playing == state.answer_play else None
         if state.playing == playing:  # nothing new is playing yet (the answer is being looked up)
             state = replace(state, playing=None)

@@ -20,6 +20,7 @@ class CallStarted:
     call_id: str
     language: str | None = None  # a transport may know it (e.g. a per-language phone number)
     office_open: bool = True  # whether a person can take the call now (office profile hours)
+    can_text: bool = False  # the written answer may be offered by SMS (configured, and a number that can get one)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,15 @@ class StageFailed:
 
 
 @dataclass(frozen=True)
+class TextResult:
+    """What became of ``SendText``: ``sent``, ``refused`` (not to this number, or the daily limit) or
+    ``failed`` (the messaging service)."""
+
+    status: str
+    segments: int = 0
+
+
+@dataclass(frozen=True)
 class CallEnded:
     reason: str = "hangup"
 
@@ -86,6 +96,7 @@ Event = (
     | Transcribed
     | Answered
     | StageFailed
+    | TextResult
     | CallEnded
 )
 
@@ -193,8 +204,17 @@ class StoreRating:
 
 
 @dataclass(frozen=True)
+class SendText:
+    """Send the written answer of ``topic`` by SMS to the number that called (the caller pressed 2: consent)."""
+
+    turn: int
+    topic: str
+    language: str
+
+
+@dataclass(frozen=True)
 class FollowUp:
-    """What the caller did with a short answer's menu for ``turn``: ``details`` or ``repeat``."""
+    """What the caller did with a short answer's menu for ``turn``: ``details``, ``repeat`` or ``text``."""
 
     turn: int
     choice: str
@@ -217,6 +237,7 @@ Action = (
     | RecordTurn
     | StoreRating
     | FollowUp
+    | SendText
     | Hangup
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from voice.core.domain import AnswerLike, AudioClip, Speech, Transcript
+from voice.core.domain import AnswerLike, AudioClip, Speech, TextSent, Transcript
 
 
 class Transcriber(Protocol):
@@ -54,6 +54,16 @@ class Synthesizer(Protocol):
             NoVoiceError: When the engine has no voice for ``language``.
         """
         ...
+
+
+class Texter(Protocol):
+    """The written answer by SMS: whether a number can get one, and sending it. Never raises."""
+
+    def can_text(self, number: str | None) -> bool:
+        """The option may be offered to this caller (a mobile number of an allowed country)."""
+        ...
+
+    def send_answer(self, number: str, topic: str, language: str) -> TextSent: ...
 
 
 class NoVoiceError(LookupError):

@@ -300,7 +300,7 @@ CSV_COLUMNS = (
     "transcript", "language", "language_probability", "topic", "handover", "score", "answer_language",
     "answer_text", "asr_ms", "retrieval_ms", "tts_ms", "endpoint_ms", "first_audio_ms", "interrupted",
     "has_caller_audio", "has_answer_audio", "outcome", "confirm_offered", "confirm_choice", "asr_logprob",
-    "followups",
+    "followups", "sms_status", "sms_segments",
 )
 
 
@@ -324,6 +324,7 @@ def csv_rows(found: list[dict[str, Any]]) -> Iterable[list[Any]]:
                 t.get("tts_ms"), t.get("endpoint_ms"), t.get("first_audio_ms"), t.get("interrupted"),
                 bool(t.get("audio_path")), bool(t.get("answer_audio_path")), t.get("outcome"),
                 t.get("confirm_offered"), t.get("confirm_choice"), t.get("asr_logprob"), t.get("followups"),
+                t.get("sms_status"), t.get("sms_segments"),
             ]
 
 

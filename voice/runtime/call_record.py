@@ -48,6 +48,16 @@ class CallRecord:
         except Exception:
             log.exception("could not store a refused %s call (%s)", transport, reason)
 
+    @staticmethod
+    def sms_delivery(store: Any, sms_id: str, status: str) -> None:
+        """A delivery report of the messaging service for the SMS ``sms_id`` (the turn that sent it)."""
+        if store is None or not sms_id:
+            return
+        try:
+            store.sms_delivery(sms_id, status)
+        except Exception:
+            log.exception("could not store the delivery report of SMS %s", sms_id)
+
     @property
     def keeps(self) -> bool:
         return self.store is not None and bool(self.id)

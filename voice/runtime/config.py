@@ -68,6 +68,10 @@ class Settings:
     recording_fetch_tries: int = 5
     recording_hosts: str = "*.twilio.com"  # where recordings may come from (https; "http://HOST" allows plain HTTP)
     twilio_media: str = "record"  # "record": record-and-answer turns; "stream": real-time Media Streams
+    sms_from: str = ""  # the sender of the written answer by SMS (a Twilio number); empty: SMS is not offered
+    sms_regions: str = "DE"  # countries whose mobile numbers may get an SMS (ISO codes, comma-separated)
+    sms_per_day: int = 3  # messages per caller and day (counted by keyed hash)
+    sms_api_url: str = ""  # another address for Twilio's REST API (a test double); empty: Twilio's own
     vad_threshold: float = 0.5  # streaming endpointer: Silero speech probability that counts as speech
     vad_min_speech_ms: int = 160  # voiced time before speech interrupts a prompt or counts as a question
     vad_trailing_silence_ms: int = 500  # silence that ends the caller's question
@@ -88,6 +92,7 @@ class Settings:
     sip_max_calls: int = 20
     sip_max_message_bytes: int = 16384
     sip_ring_ms: int = 300  # ringing before the hotline answers
+    sip_trusted_pbx: bool = False  # the PBX asserts the caller's number (P-Asserted-Identity): SMS may go to it
     sip_transfer_uri: str = ""  # REFER target for a person; empty: sip:<transfer_number>@<the calling PBX>
     dashboard_secret_key: str = ""  # signs dashboard sessions; empty: a random key kept in the data directory
     dashboard_secure_cookies: bool = True  # session cookie over HTTPS only (off only for a plain-HTTP test setup)
@@ -161,6 +166,10 @@ class Settings:
             )
         if not 0.0 <= self.language_confirm_below <= 1.0:
             out.append(f"HOTLINE_LANGUAGE_CONFIRM_BELOW={self.language_confirm_below}: expected 0..1")
+        if self.sms_from and not (self.twilio_account_sid and self.twilio_auth_token):
+            out.append("HOTLINE_SMS_FROM needs HOTLINE_TWILIO_ACCOUNT_SID and HOTLINE_TWILIO_AUTH_TOKEN")
+        if self.sms_per_day < 1:
+            out.append("HOTLINE_SMS_PER_DAY must be >= 1")
         if self.twilio_media not in ("record", "stream"):
             out.append(f"HOTLINE_TWILIO_MEDIA={self.twilio_media!r}: expected 'record' or 'stream'")
         if not 0.0 < self.vad_threshold < 1.0 or self.vad_min_speech_ms < 0 or self.vad_trailing_silence_ms < 100:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from voice.core.call_state import Phase
-from voice.core.domain import AnswerLike, AudioClip, Transcript
+from voice.core.domain import AnswerLike, AudioClip, TextSent, Transcript
 from voice.core.engine import CallState, step
 from voice.core.engine_types import (
     Action,
@@ -26,8 +26,10 @@ from voice.core.engine_types import (
     LookupAnswer,
     Play,
     RecordTurn,
+    SendText,
     StageFailed,
     StoreRating,
+    TextResult,
     Transcribe,
     Transcribed,
     Transfer,
@@ -74,8 +76,10 @@ class LocalDriver:
         call_id: str = "local",
         audio_format: str | None = "ulaw8k",
         record: CallRecord | None = None,
+        caller_number: str | None = None,
     ) -> None:
         self.record = record or CallRecord(None, None)
+        self.caller_number = caller_number  # only to send the SMS the caller asks for; never stored
         self.services = services
         self.state = CallState(call_id=call_id, config=services.engine_config())
         self.audio_format = audio_format
@@ -153,11 +157,23 @@ class LocalDriver:
             self.last_clip = None
         if isinstance(action, StoreRating):
             self.record.rating(action.rating)
+        if isinstance(action, SendText):
+            return self._send_text(action)
         if isinstance(action, FollowUp):
             chosen = self.followups.setdefault(action.turn, [])
             chosen.append(action.choice)
             self.record.update_turn(action.turn, followups=",".join(chosen)[-60:])
         return None
+
+    def _send_text(self, action: SendText) -> Event:
+        texter = self.services.texter
+        if texter is None or not self.caller_number:
+            sent = TextSent("refused")
+        else:
+            sent = texter.send_answer(self.caller_number, action.topic, action.language)
+        self.record.update_turn(action.turn, sms_status=sent.status, sms_segments=sent.segments,
+                                sms_id=sent.message_id or None)
+        return TextResult(sent.status, sent.segments)
 
     def _with_recordings(self, row: Any) -> Any:
         """The stored turn with the paths of its recordings (never fails the call: logged instead)."""

@@ -9,7 +9,7 @@ from pipeline.knowledge import CATEGORIES, load_knowledge_base
 from voice.core.engine_types import EngineConfig
 from voice.core.languages import DEFAULT_LANGUAGE, LANGUAGES, spoken_language
 from voice.core.outcome import OutcomePolicy
-from voice.core.ports import Answerer, Transcriber
+from voice.core.ports import Answerer, Texter, Transcriber
 from voice.runtime.config import Settings
 from voice.runtime.phrases import Phrases
 from voice.runtime.runtime import Runtime
@@ -25,6 +25,7 @@ class Services:
     synthesizer: CachedSynthesizer
     phrases: Phrases
     runtime: Runtime = field(default_factory=Runtime)  # shared by every call of the process
+    texter: Texter | None = None  # the written answer by SMS; None when not configured
     _engine_config: EngineConfig | None = field(default=None, init=False, repr=False)
 
     def warm_up(self) -> None:

@@ -77,6 +77,9 @@ turns = Table(
     Column("asr_logprob", Float, nullable=True),  # recognition's mean token log-probability
     # version 7: short answers first (what the caller did next: details, repeat), comma-separated in order
     Column("followups", String(60), nullable=True),
+    Column("sms_status", String(16), nullable=True),  # the written answer by SMS: sent, refused, failed, delivered …
+    Column("sms_segments", Integer, nullable=True),
+    Column("sms_id", String(64), nullable=True, index=True),  # the messaging service's id (its delivery reports)
 )
 
 # version 4: the QA dashboard (named accounts, and who listened to which recording)
@@ -159,8 +162,10 @@ def _v6(conn: Connection) -> None:
 
 
 def _v7(conn: Connection) -> None:
-    """Turn column for what followed a short answer."""
-    _add_turn_columns(conn, {"followups": "VARCHAR(60)"})
+    """Turn columns for what followed a short answer, and the SMS of the written answer (never its number)."""
+    added = {"followups": "VARCHAR(60)", "sms_status": "VARCHAR(16)", "sms_segments": "INTEGER"}
+    _add_turn_columns(conn, {**added, "sms_id": "VARCHAR(64)"})
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_turns_sms_id ON turns (sms_id)"))
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]

@@ -73,7 +73,7 @@ class TurnRecord:
 
 
 # turn fields a transport learns only after the turn was recorded (playback runs after the answer)
-LATE_TURN_FIELDS = frozenset({"interrupted", "first_audio_ms", "followups"})
+LATE_TURN_FIELDS = frozenset({"interrupted", "first_audio_ms", "followups", "sms_status", "sms_segments", "sms_id"})
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,10 @@ class SqlCallStore:
             raise ValueError(f"rating must be 1..5, got {rating}")
         self._write("store_rating", {"id": call_id, "rating": rating, "rated_at": utcnow().isoformat()})
 
+    def sms_delivery(self, sms_id: str, status: str) -> None:
+        """The messaging service's report on an SMS (delivered, undelivered, failed …), by its id."""
+        self._write("sms_delivery", {"sms_id": sms_id, "sms_status": status[:16]})
+
     def end_call(self, call_id: str, reason: str, language: str | None = None, handovers: int = 0) -> None:
         self._write(
             "end_call",
@@ -210,6 +214,8 @@ class SqlCallStore:
                 conn.execute(
                     update(calls).where(calls.c.id == p["id"]).values(rating=p["rating"], rated_at=p["rated_at"])
                 )
+            elif op == "sms_delivery":
+                conn.execute(update(turns).where(turns.c.sms_id == p["sms_id"]).values(sms_status=p["sms_status"]))
             elif op == "end_call":
                 call_id = p.pop("id")
                 conn.execute(update(calls).where(calls.c.id == call_id).values(**p))

@@ -95,6 +95,7 @@ class StreamSession:
         call_id: str,
         record: CallRecord | None = None,
         settings: StreamSettings | None = None,
+        caller_number: str | None = None,
         on_finished: Callable[[StreamSession], None] = lambda _s: None,
     ) -> None:
         self.settings = settings or StreamSettings()
@@ -106,7 +107,8 @@ class StreamSession:
         self.early_answers = SpeculativeAnswerer(services.answerer)
         call_services = services.with_engines(self.speculative, self.early_answers)
         self.services = call_services
-        self.driver = LocalDriver(call_services, call_id, audio_format=None, record=self.record)
+        self.driver = LocalDriver(call_services, call_id, audio_format=None, record=self.record,
+                                  caller_number=caller_number)
         self.endpointer = Endpointer(detector, self.settings.endpoint)
         self.player = Player(sink, on_started=self._play_started, on_tick=self._tick)
         self._events: queue.Queue[tuple[Event, dict[str, float]]] = queue.Queue()
@@ -128,8 +130,10 @@ class StreamSession:
     # ---- transport inputs: any thread, never blocking ----------------------------------------
 
     def start(self, language: str | None = None, office_open: bool = True) -> None:
+        texter, number = self.services.texter, self.driver.caller_number
+        can_text = texter is not None and texter.can_text(number)
         with self._start_lock:  # the call starts first; keys or audio that raced the answer follow it
-            self._events.put((CallStarted(self.driver.state.call_id, language, office_open), {}))
+            self._events.put((CallStarted(self.driver.state.call_id, language, office_open, can_text), {}))
             for held in self._held or []:
                 self._events.put(held)
             self._held = None

@@ -44,9 +44,8 @@ class SmsPolicy:
         raw = (number or "").strip()
         if raw.lower() in WITHHELD:
             return Refusal.WITHHELD
-        try:
-            parsed = phonenumbers.parse(raw, None)
-        except phonenumbers.NumberParseException:
+        parsed = self._parse(raw)
+        if parsed is None:
             return Refusal.NOT_A_NUMBER
         if not phonenumbers.is_valid_number(parsed):
             return Refusal.NOT_A_NUMBER
@@ -58,6 +57,18 @@ class SmsPolicy:
             if self._sent.get((self._hash(raw), today or dt.date.today()), 0) >= self.per_day:
                 return Refusal.LIMIT
         return None
+
+    def e164(self, number: str) -> str:
+        """The number as the messaging API wants it (+49…); a PBX may send it in national form (0151…)."""
+        parsed = self._parse(number.strip())
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) if parsed else number
+
+    def _parse(self, raw: str) -> phonenumbers.PhoneNumber | None:
+        home = sorted(self.regions)[0] if len(self.regions) == 1 else None  # national form: the one region
+        try:
+            return phonenumbers.parse(raw, None if raw.startswith("+") else home)
+        except phonenumbers.NumberParseException:
+            return None
 
     def count(self, number: str, today: dt.date | None = None) -> None:
         """Note one message sent to ``number`` today (kept by its keyed hash only)."""

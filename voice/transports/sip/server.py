@@ -277,12 +277,14 @@ class SipServer:
 
         d = call.dialog
         caller = uri_user(name_addr_uri(d.invite.get("p-asserted-identity") or d.invite.get("from")))
+        trusted = caller if self.settings.sip_trusted_pbx else None  # only a PBX we trust asserts the number
         try:
             call.record = CallRecord.open(self.store, "sip", call.call_id, caller or None)
             call.session = StreamSession(
                 self.services, SipSink(self, call), SileroModel.shared().detector(8000), self.executor,
                 call.call_id, record=call.record,
                 settings=stream_settings(self.services), on_finished=lambda _s: self._finished(call),
+                caller_number=trusted or None,
             )
             office_open = self.office_open()
         except Exception:

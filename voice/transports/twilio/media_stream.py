@@ -54,6 +54,7 @@ class ProtocolError(ValueError):
 class _Registration:
     store_call_id: str
     office_open: bool
+    caller_number: str | None = None  # in memory only, for the SMS the caller may ask for
     created: float = field(default_factory=time.monotonic)
 
 
@@ -76,7 +77,8 @@ class StreamCalls:
     def token(self, call_sid: str) -> str:
         return hmac.new(self.secret, f"stream:{call_sid}".encode(), hashlib.sha256).hexdigest()
 
-    def register(self, call_sid: str, store_call_id: str, office_open: bool, live: LiveCall | None = None) -> str:
+    def register(self, call_sid: str, store_call_id: str, office_open: bool, live: LiveCall | None = None,
+                 caller_number: str | None = None) -> str:
         with self.lock:
             now = time.monotonic()
             for sid in [s for s, r in self.registered.items() if now - r.created > REGISTRATION_TTL_S]:
@@ -84,7 +86,7 @@ class StreamCalls:
                 expired = self.live.pop(sid, None)
                 if expired is not None:
                     expired.release()  # the stream never came
-            self.registered[call_sid] = _Registration(store_call_id, office_open)
+            self.registered[call_sid] = _Registration(store_call_id, office_open, caller_number)
             if live is not None:  # a repeated webhook keeps the place its first one took
                 self.live[call_sid] = live
         return self.token(call_sid)
@@ -219,6 +221,7 @@ def media_stream(ws: Any) -> None:
                     calls.executor,
                     call_sid,
                     record=CallRecord(store, registration.store_call_id),
+                    caller_number=registration.caller_number,
                     settings=stream_settings(services),
                     on_finished=_forget(calls, call_sid),
                 )

@@ -214,10 +214,13 @@ def incoming_call() -> Response:
             if isinstance(taken, Response):
                 return taken
             record, live = taken
-            driver = LocalDriver(services, call_id=sid, audio_format="ulaw8k", record=record)
+            number = request.form.get("From")  # kept in memory for the SMS the caller may ask for
+            driver = LocalDriver(services, call_id=sid, audio_format="ulaw8k", record=record, caller_number=number)
             call = registry.calls[sid] = TwilioCall(driver, live=live)
     open_now = is_open(services.phrases.content.office)
-    return _feed(call, CallStarted(sid, office_open=open_now))
+    texter, number = services.texter, call.driver.caller_number
+    can_text = texter is not None and texter.can_text(number)
+    return _feed(call, CallStarted(sid, office_open=open_now, can_text=can_text))
 
 
 def _take_in(transport: str, sid: str) -> tuple[CallRecord, LiveCall] | Response:
@@ -256,7 +259,8 @@ def _connect_stream(sid: str) -> Response:
             return taken
         record, live = taken
         store_id = record.id or ""
-    token = streams.register(sid, store_id, is_open(_services().phrases.content.office), live)
+    token = streams.register(sid, store_id, is_open(_services().phrases.content.office), live,
+                             request.form.get("From"))
     base = _services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
     scheme, _, host = base.partition("://")
     ws_base = f"{'wss' if scheme == 'https' else 'ws'}://{host}"
@@ -309,6 +313,16 @@ def recording() -> Response:
     with call.lock:
         download = registry.downloads.submit(_recording_event, url, settings)
         return _respond(call, registry.after_download(download, call.driver.feed))
+
+
+@bp.post("/sms-status")
+def sms_status() -> Response:
+    """Twilio's signed delivery report for an SMS of a written answer: stored with the turn that sent it."""
+    sid, status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
+    if not sid or not status:
+        abort(400)
+    CallRecord.sms_delivery(current_app.extensions["hotline_store"], sid, status)
+    return Response("", status=204)
 
 
 @bp.post("/digits")
