@@ -31,7 +31,7 @@ from tests.fakes import QUESTION, StubTranscriber, stub_asr_services
 from tools.capture import LoopbackCapture
 from tools.load_client import trim_silence
 from tools.pcap import PCMA, PCMU, CallerAudio, write_caller_pcap
-from tools.sipp import SippResult, ensure_sipp, free_port, run_sipp
+from tools.sipp import SOUNDS, SippResult, ensure_sipp, free_port, run_sipp
 from voice.core.domain import AudioClip
 from voice.stages.audio import load_audio
 from voice.stages.g711 import alaw_decode, mulaw_decode
@@ -525,3 +525,17 @@ def test_free_port_helper_gives_a_bindable_port():
     port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_one_after_the_short_answer_plays_the_details_over_sip(hotline, question_pcaps):
+    """The short answer's menu over SIP with RFC 4733 keys: 1 for the details, then # and a rating."""
+    before = len(hotline.server.finished)
+    keys = {"question": str(question_pcaps[PCMA].path), "press1": str(SOUNDS / "dtmf_2833_1.pcap"),
+            "press2": str(SOUNDS / "dtmf_2833_pound.pcap"), "press3": str(SOUNDS / "dtmf_2833_4.pcap")}
+    result = hotline.call("details_then_rate", keys=keys)
+    assert result.ok, result.output + result.errors
+    stored = hotline.stored(hotline.finished(before + 1)[-1])
+    assert stored["rating"] == 4 and stored["end_reason"] == "completed"
+    (turn,) = stored["turns"]
+    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["followups"] == "details"
+    assert turn["sms_status"] is None  # an untrusted PBX: the number is not used, no SMS was offered
