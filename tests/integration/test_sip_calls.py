@@ -35,9 +35,10 @@ from tools.sipp import SOUNDS, SippResult, ensure_sipp, free_port, run_sipp
 from voice.core.domain import AudioClip
 from voice.stages.audio import load_audio
 from voice.stages.g711 import alaw_decode, mulaw_decode
+from voice.transports.sip.call import SipCall
 from voice.transports.sip.dialog import CallState
 from voice.transports.sip.rtp import parse_rtp
-from voice.transports.sip.server import SipCall, SipServer
+from voice.transports.sip.server import SipServer
 
 pytestmark = [
     pytest.mark.integration,

@@ -17,17 +17,16 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from voice.core.office_hours import is_open
 from voice.runtime.call_record import CallRecord
-from voice.runtime.runtime import LiveCall
 from voice.runtime.services import Services
 from voice.runtime.stream.session import StreamSession, stream_settings
 from voice.transports.sip.agent import UserAgent
 from voice.transports.sip.auth import DigestAuth
-from voice.transports.sip.dialog import CallState, Dialog
+from voice.transports.sip.call import SipCall, SipSink
+from voice.transports.sip.dialog import Dialog
 from voice.transports.sip.events import AnswerDue, CallEnded, Event, IncomingCall, KeyPressed, MediaChanged, Send
 from voice.transports.sip.message import SipMessage, name_addr_uri, uri_host_port, uri_user
 from voice.transports.sip.rtp import RtpChannel, open_rtp_socket
@@ -36,61 +35,6 @@ from voice.transports.sip.transports import Flow, Transports, tls_context
 from voice.transports.sip.uas import AgentConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(eq=False)
-class SipCall:
-    """A call's I/O: its dialog (owned by the agent), RTP channel, session and place in the runtime."""
-
-    dialog: Dialog
-    live: LiveCall
-    rtp: RtpChannel = field(init=False)
-    session: StreamSession | None = None
-    record: CallRecord = field(default_factory=lambda: CallRecord(None, None))
-
-    @property
-    def call_id(self) -> str:
-        return self.dialog.call_id
-
-    @property
-    def state(self) -> CallState:
-        return self.dialog.state
-
-    @property
-    def offer(self) -> MediaOffer | None:
-        return self.dialog.offer
-
-    @property
-    def flow(self) -> Flow:
-        flow: Flow = self.dialog.flow
-        return flow
-
-    @property
-    def invite(self) -> SipMessage:
-        return self.dialog.invite
-
-
-class SipSink:
-    """A session's output as RTP and SIP (the player's clock thread calls these: never block it)."""
-
-    def __init__(self, server: SipServer, call: SipCall) -> None:
-        self.server, self.call = server, call
-
-    def send_frame(self, payload: bytes) -> None:
-        self.call.rtp.send_frame(payload)
-
-    def send_mark(self, name: str) -> None:
-        if self.call.session is not None:  # the frames before the mark are on the wire
-            self.call.session.mark(name)
-
-    def clear(self) -> None:
-        pass  # nothing is buffered remotely beyond a few frames
-
-    def transfer(self) -> None:
-        self.server.post(lambda: self.server.transfer(self.call))
-
-    def hangup(self) -> None:
-        self.server.post(lambda: self.server.hang_up(self.call, "hangup"))
 
 
 class SipServer:
