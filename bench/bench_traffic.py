@@ -8,7 +8,7 @@ or estimated for the first). Each caller, in real time:
 - listens to the greeting (one in five talks over it);
 - asks 1 to 3 recorded questions (the test recordings and eSpeak NG questions of ``bench_stream``);
 - listens to each answer in full, or barges in after a few seconds (about one in five);
-- sometimes presses a key (``#`` to go to the rating), and rates 1 to 5.
+- presses ``#`` for the rating after the last answer and rates 1 to 5.
 
 Reported per level: calls started, refused (all lines busy), questions, the caller's wait (last voiced
 frame to first reply frame) p50 / p95 / max, the server's CPU and peak memory, and the recogniser's
@@ -96,8 +96,7 @@ def caller(base: str, sid: str, pool: list[tuple[str, AudioClip]], rng: random.R
                     call.press("#")
             else:
                 call.wait_quiet(0.8, timeout=150)  # the whole answer, and "another question?"
-        if rng.random() < 0.5:
-            call.press("#")  # straight to the rating, instead of waiting for the prompt's timeout
+        call.press("#")  # to the rating (digits pressed without it would not rate: the caller waits for it)
         call.wait_quiet(0.8, timeout=60)
         call.press(str(rng.randint(1, 5)))
         call.wait_closed(timeout=60)
