@@ -84,6 +84,7 @@ def caller(base: str, sid: str, pool: list[tuple[str, AudioClip]], rng: random.R
         else:
             call.wait_quiet(0.8, timeout=90)
         questions = rng.choice((1, 2, 2, 3))
+        to_rating = True  # "#" still to press after the last answer
         for n in range(questions):
             _, clip = rng.choice(pool)
             last_voiced = call.say(clip)
@@ -94,9 +95,11 @@ def caller(base: str, sid: str, pool: list[tuple[str, AudioClip]], rng: random.R
                 time.sleep(rng.uniform(2.0, 6.0))  # barges in: the next question, or the keypad
                 if n == questions - 1:
                     call.press("#")
+                    to_rating = False
             else:
                 call.wait_quiet(0.8, timeout=150)  # the whole answer, and "another question?"
-        call.press("#")  # to the rating (digits pressed without it would not rate: the caller waits for it)
+        if to_rating:
+            call.press("#")  # to the rating (a digit pressed while the hotline listens for a question does not rate)
         call.wait_quiet(0.8, timeout=60)
         call.press(str(rng.randint(1, 5)))
         call.wait_closed(timeout=60)
