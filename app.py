@@ -88,7 +88,7 @@ def create_app(
     from flask import Flask
 
     from voice.storage.factory import hash_key, make_store, session_key
-    from voice.transports.twilio import media_stream
+    from voice.transports.twilio import callbacks, media_stream
     from voice.transports.twilio import webhooks as twilio
     from voice.web import audio, dashboard, health
     from voice.web.worker import MAX_BODY_BYTES
@@ -115,6 +115,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(audio.bp)
     app.register_blueprint(twilio.bp)
+    app.register_blueprint(callbacks.bp)
     app.register_blueprint(media_stream.bp)
     dashboard.init_app(app, settings, services, store, session_key(settings))
     return app

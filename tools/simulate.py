@@ -121,7 +121,7 @@ def _converse(call: SimulatedCall, media: str, max_steps: int) -> int:
     for _ in range(max_steps):
         call.listen(root)
         if root.find("Dial") is not None:
-            call.say(f"transferred to {root.findtext('Dial')}")
+            call.say(f"transferred to {root.findtext('Dial/Number') or root.findtext('Dial')}")
             break
         if root.find("Hangup") is not None:
             call.say("the hotline hung up")

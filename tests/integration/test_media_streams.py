@@ -190,8 +190,8 @@ def test_zero_transfers_to_a_person_when_the_office_is_open(line):
         caller.press("0")
         caller.wait_closed(timeout=30)
         after = caller.stream_ended()
-        dial = after.find("Dial")
-        assert dial is not None and (dial.text or "").startswith("+49")
+        dial = after.find("Dial/Number")
+        assert dial is not None and (dial.text or "").startswith("+49") and "/twilio/whisper?" in dial.get("url", "")
     finally:
         caller.close()
     assert line.stored("CAzero")["end_reason"] == "transferred"

@@ -429,7 +429,7 @@ def test_sip_info_keys_reach_the_call_and_zero_hands_over_by_refer(hotline):
         peer.in_dialog(invite, ok, "INFO", 3, "Signal=0\r\nDuration=160\r\n", "application/dtmf-relay")
         assert _status(peer.replies_until("INFO")[-1]) == 200
         refer = peer.request_until("REFER", timeout=30)
-        assert re.search(rb"\r\nRefer-To: ", refer, re.I), refer[:400]
+        assert re.search(rb"\r\nRefer-To: <sip:[^>]*\?X-Hotline-Language=de", refer, re.I), refer[:400]
         peer.in_dialog(invite, ok, "BYE", 4)
         assert _status(peer.replies_until("BYE")[-1]) == 200
     finally:

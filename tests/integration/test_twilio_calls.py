@@ -204,9 +204,10 @@ def test_handover_in_and_out_of_office_hours(hotline, media, monkeypatch):
         phone = Phone(app, sid=sid)
         phone.post("/twilio/voice", From="+4930333")
         _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
-        dial = root.find("Dial")
+        dial = root.find("Dial/Number")
         if open_now:
             assert dial is not None and dial.text == services.phrases.content.office["transfer_number"]
+            assert "language=de" in dial.get("url", "")  # staff hear the caller's language first
         else:
             assert dial is None and root.find("Record") is not None  # contact channels, then go on
 
@@ -495,3 +496,19 @@ def test_two_sends_the_written_answer_by_sms_and_the_signed_delivery_report_is_s
         landline.post("/twilio/voice", From="+493012345678")
         _, root = landline.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
         assert "2" not in root.find("Record").get("finishOnKey", "")  # not offered to a landline
+
+
+def test_a_hand_over_dials_staff_for_the_callers_language_who_hear_a_whisper_first(hotline, media, monkeypatch):
+    app, services, _ = hotline
+    monkeypatch.setitem(services.phrases.content.office, "transfer_numbers", {"ar": "+49 30 12345 120"})
+    services.transcriber.results.append(said("ما هو الطقس غدا؟", "ar", 0.97))  # out of scope: a person
+    phone = Phone(app, sid="CA-ar-handover")
+    phone.post("/twilio/voice", From="+4930333")
+    _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")
+    number = root.find("Dial/Number")
+    assert number is not None and number.text == "+49 30 12345 120"  # Arabic-speaking staff
+    whisper = number.get("url", "").replace("http://localhost", "")
+    assert "language=ar" in whisper
+    code, played = phone.post(whisper)
+    assert code == 200 and phone.audio_ok(played) == 1 and played.find("Hangup") is None
+    assert phone.post(whisper, token="forged")[0] == 403

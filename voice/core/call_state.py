@@ -84,7 +84,8 @@ def handover(state: CallState, first: str | None = "unsure_handover") -> Step:
     lead = (first,) if first else ()
     if state.office_open:
         state, prompt = play(replace(state, phase=Phase.TRANSFERRED), *lead, "transfer", barge_in=False)
-        return state, [prompt, Transfer()]
+        topic = state.short_answer.topic if state.short_answer is not None else (state.offered or (None,))[0]
+        return state, [prompt, Transfer(state.language, topic)]
     state, prompt = play(replace(state, phase=Phase.FOLLOW_UP), *lead, "out_of_hours", "another_question")
     return state, [prompt, Listen()]
 

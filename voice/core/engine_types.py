@@ -177,7 +177,11 @@ class LookupAnswer:
 
 @dataclass(frozen=True)
 class Transfer:
-    """Hand the call to a person (the transport dials the office's transfer number)."""
+    """Hand the call to a person (the transport dials the office's transfer number for ``language``,
+    telling them the ``topic`` of the call where one is known)."""
+
+    language: str = ""
+    topic: str | None = None
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,7 @@ class StreamSession:
         self._end_reason: str | None = None
         self._closed = threading.Event()
         self.last_frame_at: float | None = None  # when caller audio was last processed (socket liveness)
+        self.transfer_to: Transfer | None = None  # the hand-over the engine asked for, once it did
 
     # ---- transport inputs: any thread, never blocking ----------------------------------------
 
@@ -233,6 +234,8 @@ class StreamSession:
             elif isinstance(action, (Transfer, Hangup)):
                 self._wait = None
                 self._after_playback = action
+                if isinstance(action, Transfer):
+                    self.transfer_to = action  # the language and topic the transport passes on to staff
 
     # ---- the player's clock thread -------------------------------------------------------------
 

@@ -11,7 +11,6 @@ output: frames become RTP packets, a transfer becomes REFER, a hang-up becomes B
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import threading
 import time
@@ -20,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from voice.core.office_hours import is_open
+from voice.core.transfer import context_headers, dial_digits, transfer_number, with_headers
 from voice.runtime.call_record import CallRecord
 from voice.runtime.services import Services
 from voice.runtime.stream.session import StreamSession, stream_settings
@@ -111,13 +111,20 @@ class SipServer:
         self._step(lambda agent: agent.transfer(call.dialog, target, time.monotonic()))
 
     def transfer_target(self, call: SipCall) -> str:
+        """Where REFER sends the caller: staff for the caller's language (or the general number), with the
+        call's context as URI headers (language, topic, the dashboard page) for the PBX to pass on."""
+        wanted = call.session.transfer_to if call.session is not None else None
+        language = (wanted.language if wanted else "") or (call.session.driver.state.language if call.session else "")
+        base = self.settings.public_base_url.rstrip("/")
+        link = f"{base}/dashboard/calls/{call.record.id}" if base and call.record.id else ""
+        headers = context_headers(language, wanted.topic if wanted else None, link) if language else []
         if self.settings.sip_transfer_uri:
-            return self.settings.sip_transfer_uri
-        number = re.sub(r"[^\d+]", "", str(self.services.phrases.content.office.get("transfer_number", "") or ""))
+            return with_headers(self.settings.sip_transfer_uri, headers)
+        number = dial_digits(transfer_number(self.services.phrases.content.office, language))
         if not number:
             return ""
         host, port = uri_host_port(name_addr_uri(call.invite.get("contact") or call.invite.get("from")))
-        return f"sip:{number}@{host}:{port}"
+        return with_headers(f"sip:{number}@{host}:{port}", headers)
 
     def _step(self, step: Callable[[UserAgent], list[Event]]) -> None:
         with self.lock:

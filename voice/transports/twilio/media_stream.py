@@ -110,6 +110,11 @@ class StreamCalls:
             raise ProtocolError("no voice webhook announced this stream (or it was already used)")
         return registration
 
+    def recent(self, call_sid: str) -> StreamSession | None:
+        """A session of ``call_sid`` that ended a moment ago (its stream closed before Twilio asked)."""
+        with self.lock:
+            return next((s for s in reversed(self.finished) if s.driver.state.call_id == call_sid), None)
+
     def ended(self, session: StreamSession, call_sid: str) -> None:
         with self.lock:
             self.active.pop(call_sid, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Gather, VoiceResponse
 
 from voice.core.engine_types import Action, CollectDigits, Hangup, Listen, Play, Transfer
 from voice.runtime.driver import PlayedItem
@@ -26,8 +26,9 @@ def render(
     plays: dict[int, list[PlayedItem]],
     audio_url: Callable[[str], str],
     routes: Routes,
-    transfer_number: str,
+    dial: Callable[[Transfer], tuple[str, str]],
 ) -> str:
+    """``dial`` gives the number for a transfer and the URL of the whisper its staff hear first."""
     """TwiML for the output actions of one engine step (work actions are ignored here)."""
     response = VoiceResponse()
     pending: list[str] = []
@@ -53,7 +54,7 @@ def render(
             pending = []
         elif isinstance(action, Transfer):
             _play_all(response, pending)
-            response.dial(transfer_number)
+            connect(response, *dial(action))
             pending = []
         elif isinstance(action, Hangup):
             _play_all(response, pending)
@@ -86,14 +87,32 @@ def wait_and_continue(audio: str | None, routes: Routes) -> str:
     return str(response)
 
 
-def spoken_fallback(text: str, transfer_number: str | None) -> str:
+def connect(response: VoiceResponse, number: str, whisper: str = "") -> None:
+    """Dial a person (who first hears ``whisper``'s TwiML: the caller's language and topic), or hang up."""
+    if not number:
+        response.hangup()
+        return
+    dial = Dial()
+    if whisper:
+        dial.number(number, url=whisper, method="POST")
+    else:
+        dial.number(number)
+    response.append(dial)
+
+
+def spoken_fallback(text: str, transfer_number: str | None, whisper: str = "") -> str:
     """Last resort when our own audio cannot be produced: Twilio's voice reads the apology."""
     response = VoiceResponse()
     response.say(text, language="de-DE")
-    if transfer_number:
-        response.dial(transfer_number)
-    else:
-        response.hangup()
+    connect(response, transfer_number or "", whisper)
+    return str(response)
+
+
+def play(urls: list[str]) -> str:
+    """Audio and nothing else (the whisper to staff: when it ends, Twilio connects the call)."""
+    response = VoiceResponse()
+    for url in urls:
+        response.play(url)
     return str(response)
 
 
@@ -117,11 +136,8 @@ def connect_stream(stream_url: str, parameters: dict[str, str], action: str) -> 
     return str(response)
 
 
-def after_stream(transfer_number: str | None) -> str:
+def after_stream(transfer_number: str | None, whisper: str = "") -> str:
     """What follows a closed Media Stream: the transfer to a person, or the end of the call."""
     response = VoiceResponse()
-    if transfer_number:
-        response.dial(transfer_number)
-    else:
-        response.hangup()
+    connect(response, transfer_number or "", whisper)
     return str(response)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -34,6 +35,7 @@ from voice.core.engine_types import (
     UtteranceUnreadable,
 )
 from voice.core.office_hours import is_open
+from voice.core.transfer import transfer_number
 from voice.runtime.call_record import CallRecord
 from voice.runtime.config import Settings
 from voice.runtime.driver import LocalDriver, turn_summary
@@ -158,13 +160,12 @@ def _respond(call: TwilioCall, future: Future[list[Action]]) -> Response:
     except Exception:  # the engine turns stage failures into speech; this is the last line of defence
         log.exception("call %s failed", call.driver.record.id)
         text = services.phrases.say("technical_fallback", "de")
-        return _xml(twiml.spoken_fallback(text, services.phrases.content.office.get("transfer_number")))
+        return _xml(twiml.spoken_fallback(text, *_dial(Transfer(call.driver.state.language))))
     call.pending, call.waited = None, False
     if call.live is not None and any(isinstance(a, (Hangup, Transfer)) for a in actions):
         call.live.release()  # the hotline's part is over (the status callback may come much later)
     plays = {play.play_id: items for play, items in call.driver.plays[-8:]}
-    office = services.phrases.content.office
-    response = _xml(twiml.render(actions, plays, _audio, _routes(), str(office.get("transfer_number", ""))))
+    response = _xml(twiml.render(actions, plays, _audio, _routes(), _dial))
     if call.driver.turns and any(isinstance(a, RecordTurn) for a in actions):  # for the simulator and QA
         timings = call.driver.turns[-1].timings_ms
         response.headers["X-Hotline-Timings"] = ";".join(f"{k}={v:.0f}" for k, v in timings.items())
@@ -278,13 +279,22 @@ def stream_ended() -> Response:
         session = streams.active.get(sid)
     if session is not None:
         session.end("stream-closed")
-    office = _services().phrases.content.office
+    known = session or streams.recent(sid)
+    wanted = (known.transfer_to if known else None) or Transfer(known.driver.state.language if known else "de")
     if outcome == "transfer":
-        return _xml(twiml.after_stream(str(office.get("transfer_number", "")) or None))
+        return _xml(twiml.after_stream(*_dial(wanted)))
     if outcome is None and session is not None:  # the stream broke mid-call: apologise, offer a person
         text = _services().phrases.say("technical_fallback", "de")
-        return _xml(twiml.spoken_fallback(text, office.get("transfer_number")))
+        return _xml(twiml.spoken_fallback(text, *_dial(wanted)))
     return _xml(twiml.after_stream(None))
+
+
+def _dial(transfer: Transfer) -> tuple[str, str]:
+    """The staff number for the caller's language, and the whisper they hear before the call connects."""
+    number = transfer_number(_services().phrases.content.office, transfer.language)
+    base = _services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
+    query = urllib.parse.urlencode({"language": transfer.language, "topic": transfer.topic or ""})
+    return number, f"{base}/twilio/whisper?{query}"
 
 
 def _recording_event(url: str, s: Settings) -> Event:
@@ -313,16 +323,6 @@ def recording() -> Response:
     with call.lock:
         download = registry.downloads.submit(_recording_event, url, settings)
         return _respond(call, registry.after_download(download, call.driver.feed))
-
-
-@bp.post("/sms-status")
-def sms_status() -> Response:
-    """Twilio's signed delivery report for an SMS of a written answer: stored with the turn that sent it."""
-    sid, status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
-    if not sid or not status:
-        abort(400)
-    CallRecord.sms_delivery(current_app.extensions["hotline_store"], sid, status)
-    return Response("", status=204)
 
 
 @bp.post("/digits")
