@@ -118,7 +118,7 @@ def test_two_sends_the_written_answer_where_the_call_can_get_an_sms():
     play, _, listen = actions[-3:]
     assert keys(play)[-1] == "answer_menu_sms" and "2" in listen.digits
     state, actions = step(state, DigitsPressed("2"))
-    assert isinstance(actions[0], StopPlayback)  # the key cuts the menu while the message goes out
+    assert isinstance(actions[0], StopPlayback) and actions[0].interrupted_turn is None  # a choice, not a barge-in
     assert actions[1:] == [FollowUp(1, "text"), SendText(1, "aufenthaltserlaubnis-verlaengern", "de")]
     state, actions = step(state, TextResult("sent", 2))
     assert keys(actions[0]) == ["sms_sent", "another_question"] and isinstance(actions[1], Listen)

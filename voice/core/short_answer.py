@@ -52,7 +52,7 @@ def key(state: CallState, digit: str) -> Step | None:
     if a is None or state.phase is not Phase.FOLLOW_UP or not digit or digit not in keys:
         return None
     if digit == "2":
-        state = replace(state, short_answer=None)
+        state = replace(state, short_answer=None, answer_play=None)  # a menu choice, not a barge-in
         return state, [FollowUp(state.turn, "text"), SendText(state.turn, a.topic or "", a.language)]
     if digit == "1":
         state, prompt = play(replace(state, short_answer=None), SpokenText(a.text, a.language), "another_question")
