@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -207,3 +210,33 @@ def test_a_reused_or_overlong_transport_id_still_starts_a_call(store):
     assert len(ids[2]) <= 64 and ids[2].startswith("x" * 40)
     fourth = store.start_call("sip", external_id=long_id)
     assert store.get_call(fourth)["external_id"] not in ids and len(store.get_call(fourth)["external_id"]) <= 64
+
+
+def test_several_nodes_starting_at_once_migrate_one_fresh_postgresql_database_once(tmp_path):
+    """Four processes (as four nodes would) bring one fresh database up at the same moment."""
+    name = f"hotline_parallel_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    start = tmp_path / "go"
+    code = (
+        "import sys, time, pathlib\n"
+        "from sqlalchemy import create_engine\n"
+        "from voice.storage.schema import migrate\n"
+        "engine = create_engine(sys.argv[1])\n"
+        "while not pathlib.Path(sys.argv[2]).exists(): time.sleep(0.005)\n"
+        "print(migrate(engine))\n"
+    )
+    try:
+        nodes = [subprocess.Popen([sys.executable, "-c", code, url, str(start)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        time.sleep(1.5)  # all four are connected and waiting
+        start.touch()
+        results = [node.communicate(timeout=60) for node in nodes]
+        assert all(node.returncode == 0 for node in nodes), [err for _, err in results]
+        assert {out.strip() for out, _ in results} == {str(CURRENT_VERSION)}
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -178,9 +178,20 @@ def current_version(conn: Connection) -> int:
     return int(conn.execute(select(schema_version.c.version)).scalar() or 0)
 
 
+MIGRATION_LOCK = 0x686F746C696E65  # "hotline": PostgreSQL advisory lock held while one node migrates
+
+
 def migrate(engine: Engine) -> int:
-    """Apply every pending migration; returns the version the database is at afterwards."""
+    """Apply every pending migration; returns the version the database is at afterwards.
+
+    Several nodes may start at once against one PostgreSQL database: each takes a transaction-level
+    advisory lock first, so one migrates while the others wait and then find nothing left to do (without
+    it, two of them creating ``schema_version`` at once failed on a duplicate type). SQLite serialises
+    writers by itself.
+    """
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         schema_version.create(conn, checkfirst=True)
         version = current_version(conn)
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
