@@ -512,3 +512,25 @@ def test_a_hand_over_dials_staff_for_the_callers_language_who_hear_a_whisper_fir
     code, played = phone.post(whisper)
     assert code == 200 and phone.audio_ok(played) == 1 and played.find("Hangup") is None
     assert phone.post(whisper, token="forged")[0] == 403
+
+
+def test_metrics_count_calls_refusals_and_stage_latency_in_prometheus_format(hotline, media):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    app, services, _ = hotline
+    services.transcriber.results.append(said("Wie verlängere ich meine Aufenthaltserlaubnis?", "de", 0.97))
+    phone = Phone(app, sid="CA-metrics")
+    phone.post("/twilio/voice", From="+4930333")
+    phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="4")
+    services.runtime.refused["load"] += 1  # as admission control counts a refusal
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    families = {f.name: f for f in text_string_to_metric_families(response.get_data(as_text=True))}
+    calls = {s.labels["transport"]: s.value for s in families["hotline_calls_in_progress"].samples}
+    assert calls == {"twilio": 1.0}
+    refused = {s.labels["reason"]: s.value for s in families["hotline_calls_refused"].samples}
+    assert refused["load"] == 1.0
+    stages = {s.labels["stage"] for s in families["hotline_stage_seconds"].samples if s.name.endswith("_count")}
+    assert {"asr", "retrieval", "tts"} <= stages
+    assert "hotline_recognition_queue" in families and "hotline_stage_errors" in families
+    phone.post("/twilio/status", CallStatus="completed")

@@ -139,6 +139,7 @@ class LocalDriver:
             started = time.perf_counter()
             self.plays.append((action, [self._render(item) for item in action.items]))
             self._timings["tts"] = self._timings.get("tts", 0.0) + _ms(started)
+            self.services.runtime.metrics.observe("tts", time.perf_counter() - started)
         if isinstance(action, RecordTurn):
             record = TurnRecord(
                 action.turn,
@@ -207,13 +208,16 @@ class LocalDriver:
 
     def _timed(self, stage: str, work: Callable[[], Event]) -> Event:
         started = time.perf_counter()
+        failed = False
         try:
             return work()
         except Exception as exc:  # a failing stage becomes a spoken fallback, never a crash
+            failed = True
             log.exception("stage %s failed in call %s", stage, self.state.call_id)
             return StageFailed(stage, str(exc))
         finally:
             self._timings[stage] = _ms(started)
+            self.services.runtime.metrics.observe(stage, time.perf_counter() - started, failed)
 
     def _render(self, item: Utterance) -> PlayedItem:
         text = self.services.phrases.text(item)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from voice.runtime.load import QuestionRate, wait_quantile_s
+from voice.runtime.metrics import Metrics
 from voice.runtime.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,12 @@ class Runtime:
         self._live: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()  # by reason, since start (the store keeps them by day)
         self.rate = QuestionRate(prior_per_min=self.policy.questions_per_min)
+        self.metrics = Metrics()
+        self.metrics.watch(self)
+
+    def live_by_transport(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._live)
 
     def live_calls(self) -> int:
         with self._lock:

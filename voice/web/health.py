@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 bp = Blueprint("health", __name__)
 
@@ -23,6 +24,13 @@ def healthz() -> ResponseReturnValue:
         refused=dict(services.runtime.refused),  # since start, by reason
         recognition_busy_s=round(services.runtime.scheduler.busy_s, 2),  # summed since start: utilisation
     )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus' text format: calls, refusals, the recogniser's queue, stage latency and errors."""
+    runtime = current_app.extensions["hotline"].runtime
+    return Response(generate_latest(runtime.metrics.registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
 
 
 def _finite(seconds: float) -> float | None:
