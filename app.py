@@ -90,6 +90,7 @@ def create_app(
     from voice.storage.factory import hash_key, make_store, session_key
     from voice.transports.twilio import callbacks, media_stream
     from voice.transports.twilio import webhooks as twilio
+    from voice.transports.twilio.registry import CallRegistry
     from voice.web import audio, dashboard, health
     from voice.web.worker import MAX_BODY_BYTES
 
@@ -106,7 +107,7 @@ def create_app(
     app = Flask(__name__)
     app.extensions["hotline"] = services
     app.extensions["hotline_store"] = store
-    app.extensions["hotline_calls"] = twilio.CallRegistry()
+    app.extensions["hotline_calls"] = CallRegistry()
     app.extensions["hotline_url_secret"] = hmac.new(hash_key(settings), b"audio-urls", hashlib.sha256).digest()
     stream_secret = hmac.new(hash_key(settings), b"media-streams", hashlib.sha256).digest()
     app.extensions["hotline_streams"] = media_stream.StreamCalls(stream_secret)
