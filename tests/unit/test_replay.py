@@ -57,9 +57,11 @@ class LoudnessTranscriber:
 class KbAnswerer:
     """Answers from a tiny knowledge base (keyword -> topic, topic -> answer text) that tests edit."""
 
-    def __init__(self, answers: dict[str, str], keywords: dict[str, str] | None = None) -> None:
+    def __init__(self, answers: dict[str, str], keywords: dict[str, str] | None = None,
+                 shorts: dict[str, str] | None = None) -> None:
         self.answers = answers
         self.keywords = keywords if keywords is not None else {"verlängern": EXTEND}
+        self.shorts = shorts or {}
 
     def warm_up(self) -> None:
         pass
@@ -68,7 +70,8 @@ class KbAnswerer:
         lang = language or "de"
         for word, topic in self.keywords.items():
             if word in text and topic in self.answers:
-                return FaqAnswer(topic, False, lang, self.answers[topic], ["§ 81 AufenthG"], "2026-11-01", 0.95)
+                return FaqAnswer(topic, False, lang, self.answers[topic], ["§ 81 AufenthG"], "2026-11-01", 0.95,
+                                 short=self.shorts.get(topic, ""))
         return FaqAnswer(None, True, lang, "", [], "", 0.5, reason="low similarity")
 
     def answer_topic(self, topic: str, language: str) -> FaqAnswer:
@@ -348,3 +351,18 @@ def test_join_wavs_keeps_every_piece(tmp_path):
     sf.write(buf, tone(0.2), 8000, format="WAV", subtype="PCM_16")
     joined = join_wavs([buf.getvalue(), buf.getvalue()], rate=8000, pause_s=0.5)
     assert joined.duration_s == pytest.approx(3.0, abs=0.01)
+
+
+def test_a_scenario_reports_the_keys_pressed_after_a_short_answer(tmp_path, phrases, capsys):
+    write(tmp_path / "q.wav", tone(0.3))
+    path = tmp_path / "details.yaml"
+    path.write_text("name: short-then-details\nturns:\n  - audio: q.wav\n  - digits: '3'\n  - digits: '1'\n",
+                    encoding="utf-8")
+    svc = services(tmp_path, phrases)
+    svc.answerer = KbAnswerer({EXTEND: "Den Antrag stellen Sie vor Ablauf. Bringen Sie den Pass mit."},
+                              shorts={EXTEND: "Vor Ablauf beantragen."})
+    code, lines, err = replay([str(path), "--json"], svc, capsys)
+    assert code == 0, err
+    assert [line["followups"] for line in lines] == [[], ["repeat"], ["details"]]
+    assert [h["text"] for h in lines[1]["heard"]][0] == "Vor Ablauf beantragen."  # the short answer again
+    assert [h["text"] for h in lines[2]["heard"]][0].endswith("Bringen Sie den Pass mit.")  # the details

@@ -69,6 +69,7 @@ def metrics(outcomes: list[TurnOutcome]) -> dict[str, Any]:
         "expectations": len(checks),
         "handover_rate": round(sum(o.handover for o in answered) / len(answered), 4) if answered else None,
         "outcomes": {name: sum(o.outcome == name for o in outcomes) for name in OUTCOMES},
+        "followups": {name: sum(name in o.followups for o in outcomes) for name in ("details", "repeat", "text")},
         "wer": round(sum(wers) / len(wers), 4) if wers else None,
         "wer_turns": len(wers),
         "latency_ms": latency,

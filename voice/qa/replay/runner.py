@@ -19,7 +19,7 @@ import soundfile as sf
 
 from voice.core.domain import AudioClip
 from voice.core.engine import Phase
-from voice.core.engine_types import CallStarted, DigitsPressed, Transfer, UtteranceFinished
+from voice.core.engine_types import CallStarted, DigitsPressed, FollowUp, Transfer, UtteranceFinished
 from voice.core.languages import LANGUAGES
 from voice.qa.replay.sources import Case, Expectation, TurnInput
 from voice.qa.wer import normalise, word_error_rate
@@ -49,6 +49,7 @@ class TurnOutcome:
     handover: bool = False
     outcome: str = ""  # answer, confirm, repeat, handover ("" for a key that only moved through a menu)
     candidates: list[str] = field(default_factory=list)  # the topics a confirmation offered
+    followups: list[str] = field(default_factory=list)  # keys after a short answer: details, repeat, text
     answer: str = ""
     heard: list[dict[str, str]] = field(default_factory=list)
     latency_ms: dict[str, float] = field(default_factory=dict)
@@ -86,6 +87,7 @@ class TurnOutcome:
             "handover": self.handover,
             "outcome": self.outcome,
             "candidates": self.candidates,
+            "followups": self.followups,
             "answered": self.answered,
             "answer": self.answer,
             "heard": self.heard,
@@ -194,6 +196,7 @@ def _replay_turn(
     out.handover = out.handover or any(isinstance(a, Transfer) for a in actions)
     outcome, offered = step_outcome(driver, actions)
     out.outcome, out.candidates = outcome, list(offered)
+    out.followups = [a.choice for a in actions if isinstance(a, FollowUp)]
     if options.keep_audio or options.roundtrip:
         out.answer_audio = [i.audio.data for i in played if i.audio is not None]
     if options.roundtrip and record is not None and record.answer is not None and not record.answer.handover:
