@@ -52,7 +52,7 @@ class SippResult:
 
 def run_sipp(scenario: str, target: str, transport: str = "udp", calls: int = 1, keys: dict[str, str] | None = None,
              local_ip: str = "127.0.0.1", media_port: int | None = None, timeout_s: float = 90.0,
-             workdir: Path | None = None, rate: int = 10) -> SippResult:
+             workdir: Path | None = None, rate: int = 10, extra: list[str] | None = None) -> SippResult:
     """Place ``calls`` calls with ``tests/data/sipp/<scenario>.xml``; returns SIPp's verdict and logs."""
     sipp = ensure_sipp()
     if sipp is None:
@@ -71,6 +71,7 @@ def run_sipp(scenario: str, target: str, transport: str = "udp", calls: int = 1,
     ]
     for key, value in {**defaults, **(keys or {})}.items():
         args += ["-key", key, value]
+    args += extra or []  # e.g. -au USER -ap PASSWORD for a proxy that asks for digest authentication
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s + 30, cwd=workdir, check=False)
     errors = error_file.read_text(errors="replace") if error_file.exists() else ""
     return SippResult(done.returncode, done.stdout[-4000:] + done.stderr[-4000:], errors[-8000:])
