@@ -164,7 +164,7 @@ def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(req
                           "5, NULL)"))
         conn.execute(text("INSERT INTO turns VALUES (1, 'c1', 1, '2026-01-01', 'ok', 'Frage', 'de', 0.9, 'x', "
                           "FALSE, 0.9, 'de', 1, 2, 3, NULL)"))
-    assert migrate(engine) == CURRENT_VERSION == 6
+    assert migrate(engine) == CURRENT_VERSION == 7
     store = SqlCallStore(url, tmp_path / "spool.jsonl", KEY)
     store.update_turn("c1", 1, interrupted=True, first_audio_ms=412.0)
     call = store.get_call("c1")
@@ -173,6 +173,7 @@ def test_a_version_1_database_gains_the_streaming_columns_and_keeps_its_rows(req
     assert call["turns"][0]["first_audio_ms"] == 412.0 and call["turns"][0]["endpoint_ms"] is None
     assert call["turns"][0]["answer_text"] is None and call["turns"][0]["answer_audio_path"] is None  # version 3
     assert call["turns"][0]["outcome"] is None and call["turns"][0]["confirm_choice"] is None  # version 5
+    assert call["turns"][0]["followups"] is None and call["turns"][0]["sms_id"] is None  # version 7
     with pytest.raises(ValueError):
         store.update_turn("c1", 1, transcript="rewritten")  # only what is learnt after the turn
     with engine.begin() as conn:
