@@ -31,7 +31,6 @@ USER_AGENT = "immigration-hotline"
 RECENT_DIALOGS = 256  # ended dialogs remembered to answer late INVITE copies
 
 
-
 @dataclass
 class AgentConfig:
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
