@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voice.core.transfer import context_headers, dial_digits, transfer_number, whisper_text, with_headers
+from voice.core.transfer import dial_digits, transfer_number, whisper_text
+from voice.transports.sip.message import context_headers, with_headers
 
 pytestmark = pytest.mark.unit
 

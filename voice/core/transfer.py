@@ -2,8 +2,8 @@
 
 The office profile may name staff per language (``transfer_numbers: {ar: "+49 …", uk: "+49 …"}``); the
 general ``transfer_number`` is the fallback. The person who picks up should not start from zero: SIP
-carries the call's context as headers in the REFER's target (RFC 3261 section 19.1.1: the PBX copies
-them into its INVITE), and Twilio plays a short whisper to the person before the call is connected.
+carries the call's context as headers in the REFER's target (``voice.transports.sip.message``), and
+Twilio plays a short whisper to the person before the call is connected.
 """
 
 from __future__ import annotations
@@ -40,27 +40,3 @@ def transfer_number(office: Mapping[str, Any], language: str) -> str:
 def dial_digits(number: str) -> str:
     """A number as SIP user part or dial string: digits and a leading +."""
     return re.sub(r"[^\d+]", "", number)
-
-
-def context_headers(language: str, topic: str | None, call_link: str = "") -> list[tuple[str, str]]:
-    """The call's context for the person who picks up (header names of the hotline's own, X-Hotline-…)."""
-    headers = [("X-Hotline-Language", language)]
-    if topic:
-        headers.append(("X-Hotline-Topic", topic))
-    if call_link:
-        headers.append(("X-Hotline-Call", call_link))
-    return headers
-
-
-def with_headers(uri: str, headers: list[tuple[str, str]]) -> str:
-    """``uri`` with ``headers`` embedded (``sip:…?X-A=1&X-B=2``), values escaped for a SIP URI."""
-    if not headers:
-        return uri
-    query = "&".join(f"{name}={_escape(value)}" for name, value in headers)
-    return f"{uri}{'&' if '?' in uri else '?'}{query}"
-
-
-def _escape(value: str) -> str:
-    """Percent-encode everything but unreserved characters (RFC 3986), byte by byte in UTF-8."""
-    return "".join(chr(b) if chr(b).isalnum() and b < 128 or chr(b) in "-._~" else f"%{b:02X}"
-                   for b in value.encode())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import urllib.parse
 from dataclasses import dataclass, field
 
 SIP_VERSION = "SIP/2.0"
@@ -307,3 +308,22 @@ def response(request: SipMessage, status: int, reason: str = "", to_tag: str = "
         headers += [("record-route", r) for r in request.get_all("record-route")]
     headers += extra or []
     return SipMessage(status=status, reason=reason or REASONS.get(status, "Unknown"), headers=headers, body=body)
+
+
+def context_headers(language: str, topic: str | None, call_link: str = "") -> list[tuple[str, str]]:
+    """A handed-over call's context for the person who picks up (header names of the hotline's own)."""
+    headers = [("X-Hotline-Language", language)]
+    if topic:
+        headers.append(("X-Hotline-Topic", topic))
+    if call_link:
+        headers.append(("X-Hotline-Call", call_link))
+    return headers
+
+
+def with_headers(uri: str, headers: list[tuple[str, str]]) -> str:
+    """``uri`` with ``headers`` embedded (``sip:…?X-A=1&X-B=2``, RFC 3261 section 19.1.1: a PBX that follows
+    a REFER to it copies them into its INVITE), values escaped for a SIP URI."""
+    if not headers:
+        return uri
+    query = "&".join(f"{name}={urllib.parse.quote(value, safe='')}" for name, value in headers)
+    return f"{uri}{'&' if '?' in uri else '?'}{query}"

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from voice.core.office_hours import is_open
-from voice.core.transfer import context_headers, dial_digits, transfer_number, with_headers
+from voice.core.transfer import dial_digits, transfer_number
 from voice.runtime.call_record import CallRecord
 from voice.runtime.services import Services
 from voice.runtime.stream.session import StreamSession, stream_settings
@@ -28,7 +28,14 @@ from voice.transports.sip.auth import DigestAuth
 from voice.transports.sip.call import SipCall, SipSink
 from voice.transports.sip.dialog import Dialog
 from voice.transports.sip.events import AnswerDue, CallEnded, Event, IncomingCall, KeyPressed, MediaChanged, Send
-from voice.transports.sip.message import SipMessage, name_addr_uri, uri_host_port, uri_user
+from voice.transports.sip.message import (
+    SipMessage,
+    context_headers,
+    name_addr_uri,
+    uri_host_port,
+    uri_user,
+    with_headers,
+)
 from voice.transports.sip.rtp import RtpChannel, open_rtp_socket
 from voice.transports.sip.sdp import MediaOffer
 from voice.transports.sip.transports import Flow, Transports, tls_context
