@@ -17,7 +17,7 @@ from voice.core.domain import TextSent
 from voice.core.engine_types import Prompt
 from voice.runtime.config import Settings
 from voice.runtime.phrases import Phrases
-from voice.stages.sms.policy import SmsPolicy
+from voice.stages.sms.policy import Refusal, SmsPolicy
 from voice.stages.sms.segments import encoding, fit, plain
 from voice.stages.sms.twilio_sms import SmsFailed
 
@@ -44,7 +44,7 @@ class AnswerTexter:
 
     def can_text(self, number: str | None) -> bool:
         refusal = self.policy.check(number)
-        return refusal is None or refusal.value == "limit"  # over the limit: offered, then told why not
+        return refusal in (None, Refusal.LIMIT)  # over the limit: offered, then told why not
 
     def compose(self, topic: str, language: str) -> str:
         a = self.answerer.answer_topic(topic, language)

@@ -10,6 +10,7 @@ output: frames become RTP packets, a transfer becomes REFER, a hang-up becomes B
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -285,9 +286,15 @@ class SipServer:
             return self.settings.sip_public_address
         if self.settings.sip_host not in ("0.0.0.0", ""):
             return self.settings.sip_host
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.connect(flow.addr)
-            return str(probe.getsockname()[0])
-        finally:
-            probe.close()
+        return _source_address(flow.addr[0])
+
+
+@functools.lru_cache(maxsize=256)
+def _source_address(peer: str) -> str:
+    """Our address on the route to ``peer`` (asked of the kernel once per peer: every message needs it)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect((peer, 9))
+        return str(probe.getsockname()[0])
+    finally:
+        probe.close()
