@@ -107,7 +107,7 @@ def create_app(
     app = Flask(__name__)
     app.extensions["hotline"] = services
     app.extensions["hotline_store"] = store
-    app.extensions["hotline_calls"] = CallRegistry()
+    app.extensions["hotline_calls"] = _shared_calls(settings, services, store) if settings.redis_url else CallRegistry()
     app.extensions["hotline_url_secret"] = hmac.new(hash_key(settings), b"audio-urls", hashlib.sha256).digest()
     stream_secret = hmac.new(hash_key(settings), b"media-streams", hashlib.sha256).digest()
     app.extensions["hotline_streams"] = media_stream.StreamCalls(stream_secret)
@@ -120,6 +120,18 @@ def create_app(
     app.register_blueprint(media_stream.bp)
     dashboard.init_app(app, settings, services, store, session_key(settings))
     return app
+
+
+def _shared_calls(settings: Settings, services: Services, store: Any) -> Any:
+    """Several nodes (``HOTLINE_REDIS_URL``): webhook calls and audio recipes in Redis."""
+    from voice.runtime.cluster.audio_recipes import RedisRecipes
+    from voice.runtime.cluster.call_states import SharedCallStates
+    from voice.runtime.cluster.connection import connect
+    from voice.transports.twilio.shared_calls import SharedCallBook
+
+    client = connect(settings.redis_url)
+    services.synthesizer.recipes = RedisRecipes(client, settings.audio_url_ttl_s)
+    return SharedCallBook(SharedCallStates(client), services, store)
 
 
 def start_sip(app: Flask) -> Any:

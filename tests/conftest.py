@@ -54,3 +54,33 @@ def settings():
         office_profile=ROOT / "prompts/office.example.yaml",
         data_dir=ROOT / "var",
     )
+
+
+PG_ADMIN = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A fresh database on the local PostgreSQL server (this machine's and CI's), dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"hotline_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture()
+def redis_server():
+    """A private, empty Redis for one test (see ``tests.servers.RedisServer``)."""
+    from tests.servers import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.stop()

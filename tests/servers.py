@@ -67,3 +67,35 @@ def start_hotline(env: dict[str, str], port: int, timeout: float = 300.0) -> sub
 
 def server_log(server: subprocess.Popen[str], tail: int = 6000) -> str:
     return Path(server.log_path).read_text(errors="replace")[-tail:]  # type: ignore[attr-defined]
+
+
+class RedisServer:
+    """A private ``redis-server`` (Debian's, on this machine and CI's) on a free port, nothing kept on disk;
+    ``stop`` and ``start`` again on the same port play a Redis outage."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None

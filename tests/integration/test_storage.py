@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 import time
@@ -12,25 +11,12 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import PG_ADMIN
 from voice.storage.schema import CURRENT_VERSION, migrate
 from voice.storage.store import SqlCallStore, TurnRecord, caller_hash
 
 pytestmark = pytest.mark.integration
-PG_ADMIN = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 KEY = b"test-key"
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A fresh database on the local PostgreSQL server, dropped afterwards."""
-    name = f"hotline_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

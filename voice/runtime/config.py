@@ -98,6 +98,11 @@ class Settings:
     dashboard_secure_cookies: bool = True  # session cookie over HTTPS only (off only for a plain-HTTP test setup)
     dashboard_session_hours: int = 8  # a dashboard login lasts this long
     dashboard_max_concurrent: int = 4  # dashboard requests served at once; more get 503 (0: no limit)
+    redis_url: str = ""  # nodes share call state, node registry and recognition work here; empty: one process
+    node_url: str = ""  # this node's own public address (Media Streams connect to it); empty: the public base URL
+    drain_grace_s: float = 600.0  # on SIGTERM: how long calls in progress may take to finish before the node exits
+    asr_queue: bool = False  # questions go to recognition workers (`app.py asr-worker`) over Redis
+    asr_deadline_s: float = 20.0  # a queued question not recognised by then is given up (the caller is asked again)
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -178,6 +183,7 @@ class Settings:
                 "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100"
             )
         out.extend(self._sip_problems())
+        out.extend(self._cluster_problems())
         if self.asr_slots < 0 or self.max_calls < 1 or self.admission_wait_s <= 0 or self.questions_per_min <= 0:
             out.append("HOTLINE_ASR_SLOTS must be >= 0, HOTLINE_MAX_CALLS >= 1, HOTLINE_ADMISSION_WAIT_S > 0, "
                        "HOTLINE_QUESTIONS_PER_MIN > 0")
@@ -220,6 +226,23 @@ class Settings:
             out.append(
                 "HOTLINE_SIP_PORT must be a port, HOTLINE_SIP_MAX_CALLS >= 1, HOTLINE_SIP_MAX_MESSAGE_BYTES >= 1500"
             )
+        return out
+
+    def _cluster_problems(self) -> list[str]:
+        if not self.redis_url:
+            return ["HOTLINE_ASR_QUEUE needs HOTLINE_REDIS_URL (the queue lives in Redis)"] if self.asr_queue else []
+        out = []
+        if not self.effective_database_url.startswith("postgresql"):
+            out.append("HOTLINE_REDIS_URL (several nodes) needs PostgreSQL: set HOTLINE_DATABASE_URL=postgresql://… "
+                       "(an SQLite file belongs to one machine)")
+        if not self.caller_hash_key:
+            out.append("HOTLINE_REDIS_URL (several nodes) needs HOTLINE_CALLER_HASH_KEY: every node must hash numbers "
+                       "and sign audio URLs with the same secret")
+        if not self.public_base_url:
+            out.append("HOTLINE_REDIS_URL (several nodes) needs HOTLINE_PUBLIC_BASE_URL: the address Twilio calls "
+                       "(the load balancer), which webhook signatures are checked against")
+        if self.drain_grace_s < 0 or self.asr_deadline_s <= 0:
+            out.append("HOTLINE_DRAIN_GRACE_S must be >= 0 and HOTLINE_ASR_DEADLINE_S > 0")
         return out
 
     def _tts_problems(self) -> list[str]:

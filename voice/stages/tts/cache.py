@@ -6,6 +6,10 @@ or engine never plays stale audio and an unchanged one is never synthesised twic
 engine speaks instead of the first choice, the audio is filed under the fallback's identity. Files are
 written atomically (temporary file, then rename); when the cache cannot be read or written the audio
 is synthesised live instead.
+
+With several nodes, a URL made on one node may be fetched from another whose cache lacks the file:
+``recipes`` (in Redis) remembers the text behind each key, and a node that misses the file speaks it
+again (the same voice gives the same key).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import soundfile as sf
@@ -45,13 +50,21 @@ class RenderedAudio:
     engine: str = ""  # the engine that spoke it
 
 
+class Recipes(Protocol):
+    """What text, language and format each cache key was made from (shared by the nodes of a cluster)."""
+
+    def remember(self, key: str, text: str, language: str, fmt: str) -> None: ...
+    def recall(self, key: str) -> tuple[str, str, str] | None: ...
+
+
 class CachedSynthesizer:
     """Decorates a synthesizer with the on-disk cache in ``cache_dir``."""
 
-    def __init__(self, inner: Synthesizer, cache_dir: Path) -> None:
+    def __init__(self, inner: Synthesizer, cache_dir: Path, recipes: Recipes | None = None) -> None:
         self.inner = inner
         self.cache_dir = cache_dir
         self.name = inner.name
+        self.recipes = recipes
 
     def warm_up(self) -> None:
         self.inner.warm_up()
@@ -78,7 +91,14 @@ class CachedSynthesizer:
         if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
             return None
         path = self.path_for(key)
-        return path if path.is_file() else None
+        if path.is_file():
+            return path
+        recipe = self.recipes.recall(key) if self.recipes is not None else None
+        if recipe is None:
+            return None
+        text, language, fmt = recipe  # made on another node: speak it here (same voice, same key)
+        rendered = self.render(text, language, fmt)
+        return rendered.path if rendered.key == key else None
 
     def render(self, text: str, language: str, fmt: str = "ulaw8k") -> RenderedAudio:
         """Return ``text`` as a WAV in ``fmt``, from the cache or freshly synthesised and stored."""
@@ -87,6 +107,8 @@ class CachedSynthesizer:
         identity, key, path = self._locate(text, language, fmt)
         engine = str(identity.get("engine", self.name))
         hit = self._read(key, path, language, engine)
+        if self.recipes is not None:
+            self.recipes.remember(key, text, language, fmt)
         if hit is not None:
             return hit
         speech = self.inner.synthesize(speakable(text, language), language)
@@ -96,6 +118,8 @@ class CachedSynthesizer:
             engine = speech.engine
             key = self.key(text, language, fmt, identity)
             path = self.path_for(key)
+            if self.recipes is not None:
+                self.recipes.remember(key, text, language, fmt)
         data = wav_bytes(speech.audio, fmt)
         stored = self._store(path, data)
         return RenderedAudio(key, data, path if stored else None, language, False, engine)
