@@ -35,7 +35,7 @@ def create_services(settings: Settings) -> Services:
     from voice.stages.asr.whisper import DEFAULT_VOCABULARY, WhisperOptions, WhisperTranscriber
     from voice.stages.tts.cache import CachedSynthesizer
 
-    transcriber = WhisperTranscriber(
+    transcriber: Any = WhisperTranscriber(
         WhisperOptions(
             model=settings.whisper_model,
             device=settings.whisper_device,
@@ -48,6 +48,12 @@ def create_services(settings: Settings) -> Services:
         ),
         model_dir=settings.model_dir,
     )
+    if settings.asr_queue:  # recognition on workers (`app.py asr-worker`); this node loads no Whisper
+        from voice.runtime.cluster.asr_queue import QueuedTranscriber
+        from voice.runtime.cluster.connection import connect
+
+        client = connect(settings.redis_url, read_timeout_s=settings.asr_deadline_s + 5)
+        transcriber = QueuedTranscriber(client, settings.asr_deadline_s)
     answerer = FaqAnswerer(
         RetrievalOptions(
             prompts_dir=settings.prompts_dir,
@@ -65,7 +71,7 @@ def create_services(settings: Settings) -> Services:
     content = load_content(settings.office_profile, settings.prompts_dir / "figures.yaml")
     phrases = load_phrases(settings.prompts_dir / "phrases", tuple(LANGUAGES), content)
     runtime = Runtime(
-        Scheduler(slots=settings.recognition_slots),
+        Scheduler(slots=settings.asr_slots or (16 if settings.asr_queue else settings.recognition_slots)),
         AdmissionPolicy(wait_budget_s=settings.admission_wait_s, max_calls=settings.max_calls,
                         questions_per_min=settings.questions_per_min),
     )

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sip", help="answer SIP calls from a PBX or SIP trunk (no web server)")
     p.add_argument("--host", help="SIP bind address (default HOTLINE_SIP_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="SIP port, UDP and TCP (default HOTLINE_SIP_PORT or 5060)")
+    p = sub.add_parser("asr-worker", help="recognise questions for the call nodes, from Redis (HOTLINE_REDIS_URL)")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: none)")
     p = sub.add_parser("ask", help="answer a typed question")
     p.add_argument("text", help="the question")
     p.add_argument("--lang", default="auto", help="language code, or 'auto' to infer it (default)")
@@ -467,6 +469,9 @@ def cmd_serve(args: Any, settings: Any) -> int:
 
     root = _composition()
     host, port = args.host or settings.host, args.port or settings.port
+    if problems := settings.node_problems():
+        print("error: invalid configuration:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return EXIT_CONFIG
 
     def make_app() -> Any:  # runs in the gunicorn worker, after the fork: so does the SIP server
         app = root.create_app(settings)
@@ -489,6 +494,9 @@ def cmd_sip(args: Any, settings: Any) -> int:
 
     overrides = {k: v for k, v in (("sip_host", args.host), ("sip_port", args.port)) if v}
     settings = dataclasses.replace(settings, **overrides)
+    if problems := settings.node_problems():
+        print("error: invalid configuration:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return EXIT_CONFIG
     services = _services(settings)
     store = make_store(settings)
     store.warm_up()
@@ -505,8 +513,21 @@ def cmd_sip(args: Any, settings: Any) -> int:
     return EXIT_OK
 
 
+def cmd_asr_worker(args: Any, settings: Any) -> int:
+    import dataclasses
+
+    from voice.runtime.cluster.asr_worker import serve_forever
+
+    if not settings.redis_url:
+        print("error: asr-worker needs HOTLINE_REDIS_URL (the queue it serves)", file=sys.stderr)
+        return EXIT_CONFIG
+    services = _services(dataclasses.replace(settings, asr_queue=False))  # this process recognises itself
+    return serve_forever(settings.redis_url, services.transcriber, args.metrics_port)
+
+
 _HANDLERS = {
     "serve": cmd_serve,
+    "asr-worker": cmd_asr_worker,
     "sip": cmd_sip,
     "ask": cmd_ask,
     "transcribe": cmd_transcribe,

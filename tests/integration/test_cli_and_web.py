@@ -84,3 +84,14 @@ def test_healthz_on_the_real_app(settings):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and len(body["languages"]) == 19
+
+
+def test_a_node_of_several_on_sqlite_refuses_to_start_and_says_why():
+    import os
+
+    env = {**os.environ, "HOTLINE_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    result = subprocess.run([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stderr  # a configuration error
+    assert "needs PostgreSQL" in result.stderr and "HOTLINE_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr

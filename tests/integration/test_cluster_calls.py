@@ -42,7 +42,7 @@ def nodes(tmp_path, settings, faq_answerer, postgres_url, redis_server, monkeypa
                     audio_cache_dir=tmp_path / name / "audio", recording_hosts="http://127.0.0.1",
                     redis_url=redis_server.url, database_url=postgres_url,
                     caller_hash_key="cluster-secret", public_base_url="http://localhost")
-        assert not s.problems()
+        assert not s.problems() and not s.node_problems()
         services = create_services(s)
         services.answerer, services.transcriber = faq_answerer, transcriber
         services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), s.audio_cache_dir)

@@ -60,3 +60,17 @@ def test_settings_from_env_and_all_problems_at_once():
         Settings.from_env(bad)
     message = str(err.value)
     assert "HOTLINE_MAX_TURNS" in message and "HOTLINE_TTS_ENGINE" in message and "HOTLINE_PORT" in message
+
+
+def test_a_node_of_several_needs_postgresql_a_shared_secret_and_the_public_address():
+    alone = Settings.from_env({}, prompts_dir=Path("prompts"))
+    assert alone.node_problems() == []
+    sqlite = Settings.from_env({"HOTLINE_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    problems = "\n".join(sqlite.node_problems())
+    for needed in ("PostgreSQL", "HOTLINE_CALLER_HASH_KEY", "HOTLINE_PUBLIC_BASE_URL"):
+        assert needed in problems
+    ready = Settings.from_env({
+        "HOTLINE_REDIS_URL": "redis://127.0.0.1:6379/0", "HOTLINE_DATABASE_URL": "postgresql+psycopg://db/hotline",
+        "HOTLINE_CALLER_HASH_KEY": "s3cret", "HOTLINE_PUBLIC_BASE_URL": "https://hotline.example"})
+    assert ready.node_problems() == []
+    assert "HOTLINE_REDIS_URL" in Settings.from_env({"HOTLINE_ASR_QUEUE": "true"}).node_problems()[0]

@@ -183,7 +183,6 @@ class Settings:
                 "HOTLINE_VAD_TRAILING_SILENCE_MS >= 100"
             )
         out.extend(self._sip_problems())
-        out.extend(self._cluster_problems())
         if self.asr_slots < 0 or self.max_calls < 1 or self.admission_wait_s <= 0 or self.questions_per_min <= 0:
             out.append("HOTLINE_ASR_SLOTS must be >= 0, HOTLINE_MAX_CALLS >= 1, HOTLINE_ADMISSION_WAIT_S > 0, "
                        "HOTLINE_QUESTIONS_PER_MIN > 0")
@@ -228,7 +227,9 @@ class Settings:
             )
         return out
 
-    def _cluster_problems(self) -> list[str]:
+    def node_problems(self) -> list[str]:
+        """What a node that takes calls needs beyond ``problems`` when it is one of several (checked by
+        ``serve`` and ``sip`` before they start; a recognition worker needs only Redis)."""
         if not self.redis_url:
             return ["HOTLINE_ASR_QUEUE needs HOTLINE_REDIS_URL (the queue lives in Redis)"] if self.asr_queue else []
         out = []

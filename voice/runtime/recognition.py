@@ -31,9 +31,13 @@ class ScheduledTranscriber:
         priority: Priority,
         then: Callable[[Transcript], None] | None = None,
     ) -> Ticket[Transcript]:
-        return self.scheduler.submit(
-            lambda: self.inner.transcribe(audio, language), priority, endpoint_at=audio.ended_at, then=then
-        )
+        if getattr(self.inner, "prioritised", False):  # a queue to workers: the job's priority goes along
+            def work() -> Transcript:
+                return self.inner.transcribe(audio, language, priority)  # type: ignore[call-arg]
+        else:
+            def work() -> Transcript:
+                return self.inner.transcribe(audio, language)
+        return self.scheduler.submit(work, priority, endpoint_at=audio.ended_at, then=then)
 
     def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
         return self.submit(audio, language, Priority.QUESTION).future.result()

@@ -14,11 +14,12 @@ from redis.retry import Retry
 RedisError = redis.RedisError
 
 
-def connect(url: str, timeout_s: float = 2.0) -> redis.Redis:
-    """A client for ``url`` (``redis://host:port/db``); connects lazily, on the first command."""
+def connect(url: str, timeout_s: float = 2.0, read_timeout_s: float | None = None) -> redis.Redis:
+    """A client for ``url`` (``redis://host:port/db``); connects lazily, on the first command.
+    ``read_timeout_s``: for a client whose commands block (BLPOP, XREADGROUP BLOCK) longer than ``timeout_s``."""
     return redis.Redis.from_url(
         url,
-        socket_timeout=timeout_s,
+        socket_timeout=read_timeout_s or timeout_s,
         socket_connect_timeout=timeout_s,
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.4, base=0.05), 2),
