@@ -93,8 +93,9 @@ def create_app(
 
     from flask import Flask
 
+    from voice.runtime.drain import Drain
     from voice.storage.factory import hash_key, make_store, session_key
-    from voice.transports.twilio import callbacks, media_stream
+    from voice.transports.twilio import callbacks, media_stream, media_webhooks
     from voice.transports.twilio import webhooks as twilio
     from voice.transports.twilio.registry import CallRegistry
     from voice.web import audio, dashboard, health
@@ -113,31 +114,49 @@ def create_app(
     app = Flask(__name__)
     app.extensions["hotline"] = services
     app.extensions["hotline_store"] = store
-    app.extensions["hotline_calls"] = _shared_calls(settings, services, store) if settings.redis_url else CallRegistry()
+    app.extensions["hotline_calls"] = CallRegistry()
+    app.extensions["hotline_drain"] = Drain(services.runtime, settings.drain_grace_s)
     app.extensions["hotline_url_secret"] = hmac.new(hash_key(settings), b"audio-urls", hashlib.sha256).digest()
     stream_secret = hmac.new(hash_key(settings), b"media-streams", hashlib.sha256).digest()
     app.extensions["hotline_streams"] = media_stream.StreamCalls(stream_secret)
+    if settings.redis_url:
+        _join_cluster(app, settings, services, store)
     app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": media_stream.MAX_MESSAGE_BYTES, "ping_interval": 25}
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # webhooks and dashboard forms are small: 413 beyond
     app.register_blueprint(health.bp)
     app.register_blueprint(audio.bp)
     app.register_blueprint(twilio.bp)
     app.register_blueprint(callbacks.bp)
+    app.register_blueprint(media_webhooks.bp)
     app.register_blueprint(media_stream.bp)
     dashboard.init_app(app, settings, services, store, session_key(settings))
     return app
 
 
-def _shared_calls(settings: Settings, services: Services, store: Any) -> Any:
-    """Several nodes (``HOTLINE_REDIS_URL``): webhook calls and audio recipes in Redis."""
+def _join_cluster(app: Flask, settings: Settings, services: Services, store: Any) -> None:
+    """Several nodes (``HOTLINE_REDIS_URL``): webhook calls, audio recipes, the node registry and the
+    hand-over of Media Streams in Redis; draining leaves the registry and lets webhook calls move."""
+    import os
+    import socket
+
     from voice.runtime.cluster.audio_recipes import RedisRecipes
     from voice.runtime.cluster.call_states import SharedCallStates
     from voice.runtime.cluster.connection import connect
+    from voice.runtime.cluster.nodes import NodeRegistry
+    from voice.runtime.cluster.stream_directory import StreamDirectory
+    from voice.runtime.drain import Drain
     from voice.transports.twilio.shared_calls import SharedCallBook
 
     client = connect(settings.redis_url)
     services.synthesizer.recipes = RedisRecipes(client, settings.audio_url_ttl_s)
-    return SharedCallBook(SharedCallStates(client), services, store)
+    book = SharedCallBook(SharedCallStates(client), services, store)
+    app.extensions["hotline_calls"] = book
+    app.extensions["hotline_streams"].directory = StreamDirectory(client)
+    url = settings.node_url or settings.public_base_url
+    nodes = NodeRegistry(client, f"{url}#{socket.gethostname()}-{os.getpid()}", url, services.runtime).start()
+    app.extensions["hotline_nodes"] = nodes
+    app.extensions["hotline_drain"] = Drain(services.runtime, settings.drain_grace_s, moving=("twilio",),
+                                            on_start=(nodes.leave, book.release_all))
 
 
 def start_sip(app: Flask) -> Any:

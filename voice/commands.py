@@ -482,7 +482,11 @@ def cmd_serve(args: Any, settings: Any) -> int:
             print(f"SIP on {settings.sip_host}:{server.port} (UDP and TCP{tls})", file=sys.stderr)
         return app
 
-    serve(make_app, host=host, port=port)
+    if settings.workers > 1 and (settings.sip_enabled or args.sip):
+        print("error: HOTLINE_WORKERS > 1 cannot answer SIP in the same server (one SIP port per process): "
+              "run `python app.py sip` beside it", file=sys.stderr)
+        return EXIT_CONFIG
+    serve(make_app, host=host, port=port, drain_s=settings.drain_grace_s, workers=settings.workers)
     return EXIT_OK
 
 

@@ -50,6 +50,7 @@ def nodes(tmp_path, settings, faq_answerer, postgres_url, redis_server, monkeypa
     yield apps, transcriber, redis.Redis.from_url(redis_server.url)
     for app in apps:
         app.extensions["hotline_calls"].close()
+        app.extensions["hotline_nodes"].leave()
         app.extensions["hotline_store"].engine.dispose()
 
 

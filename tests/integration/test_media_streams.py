@@ -73,7 +73,7 @@ def line(tmp_path, settings, faq_answerer, audio_dir, monkeypatch) -> Iterator[L
     services, transcriber = stub_asr_services(s, faq_answerer, audio_dir)
     store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
     app = create_app(s, services, warm=False, store=store)
-    monkeypatch.setattr("voice.transports.twilio.webhooks.is_open", lambda office: True)
+    monkeypatch.setattr("voice.transports.twilio.media_webhooks.is_open", lambda office: True)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield Line(f"http://127.0.0.1:{server.server_port}", app, transcriber, store)

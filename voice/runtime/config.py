@@ -100,6 +100,7 @@ class Settings:
     dashboard_max_concurrent: int = 4  # dashboard requests served at once; more get 503 (0: no limit)
     redis_url: str = ""  # nodes share call state, node registry and recognition work here; empty: one process
     node_url: str = ""  # this node's own public address (Media Streams connect to it); empty: the public base URL
+    workers: int = 1  # web server processes; more than one needs HOTLINE_REDIS_URL (calls shared there)
     drain_grace_s: float = 600.0  # on SIGTERM: how long calls in progress may take to finish before the node exits
     asr_queue: bool = False  # questions go to recognition workers (`app.py asr-worker`) over Redis
     asr_deadline_s: float = 20.0  # a queued question not recognised by then is given up (the caller is asked again)
@@ -231,7 +232,10 @@ class Settings:
         """What a node that takes calls needs beyond ``problems`` when it is one of several (checked by
         ``serve`` and ``sip`` before they start; a recognition worker needs only Redis)."""
         if not self.redis_url:
-            return ["HOTLINE_ASR_QUEUE needs HOTLINE_REDIS_URL (the queue lives in Redis)"] if self.asr_queue else []
+            out = ["HOTLINE_ASR_QUEUE needs HOTLINE_REDIS_URL (the queue lives in Redis)"] if self.asr_queue else []
+            if self.workers != 1:
+                out.append("HOTLINE_WORKERS > 1 needs HOTLINE_REDIS_URL (the processes share calls there)")
+            return out
         out = []
         if not self.effective_database_url.startswith("postgresql"):
             out.append("HOTLINE_REDIS_URL (several nodes) needs PostgreSQL: set HOTLINE_DATABASE_URL=postgresql://… "
@@ -242,8 +246,8 @@ class Settings:
         if not self.public_base_url:
             out.append("HOTLINE_REDIS_URL (several nodes) needs HOTLINE_PUBLIC_BASE_URL: the address Twilio calls "
                        "(the load balancer), which webhook signatures are checked against")
-        if self.drain_grace_s < 0 or self.asr_deadline_s <= 0:
-            out.append("HOTLINE_DRAIN_GRACE_S must be >= 0 and HOTLINE_ASR_DEADLINE_S > 0")
+        if self.drain_grace_s < 0 or self.asr_deadline_s <= 0 or not 1 <= self.workers <= 64:
+            out.append("HOTLINE_DRAIN_GRACE_S must be >= 0, HOTLINE_ASR_DEADLINE_S > 0, HOTLINE_WORKERS 1..64")
         return out
 
     def _tts_problems(self) -> list[str]:

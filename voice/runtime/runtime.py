@@ -11,7 +11,8 @@ call ends, so one count covers Twilio webhooks, Media Streams and SIP alike. A c
   recognition time and the slots in the Erlang C model (``voice.runtime.load``; reason ``load``).
   The queue of the moment cannot see these questions yet: they come after the call was taken in.
 
-Calls in progress are never dropped: admission happens only at the start of a call.
+Calls in progress are never dropped: admission happens only at the start of a call. A draining node
+(SIGTERM, ``voice.runtime.drain``) refuses every new call (reason ``draining``) and finishes the rest.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class AdmissionPolicy:
 @dataclass(frozen=True)
 class Admission:
     admitted: bool
-    reason: str  # "ok", "max_calls", "wait" or "load"
+    reason: str  # "ok", "max_calls", "wait", "load" or "draining"
     expected_wait_s: float  # for a question finished now
     live_calls: int
     predicted_wait_s: float = 0.0  # p95 wait of questions with this call taken in (inf: over capacity)
@@ -74,6 +75,7 @@ class Runtime:
         self._live: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()  # by reason, since start (the store keeps them by day)
         self.rate = QuestionRate(prior_per_min=self.policy.questions_per_min)
+        self.draining = False  # set once on SIGTERM: no new calls
         self.metrics = Metrics()
         self.metrics.watch(self)
 
@@ -96,7 +98,9 @@ class Runtime:
         with self._lock:
             live = self._observe_locked()
             predicted = self.predicted_wait_s(live + 1)
-            if live >= self.policy.max_calls:
+            if self.draining:
+                reason = "draining"
+            elif live >= self.policy.max_calls:
                 reason = "max_calls"
             elif wait > self.policy.wait_budget_s:
                 reason = "wait"
@@ -109,6 +113,14 @@ class Runtime:
         log.warning("%s call refused: %s (expected wait %.1fs, predicted p95 %.1fs, %d calls in progress)",
                     transport, reason, wait, predicted, live)
         return Admission(False, reason, wait, live, predicted), None
+
+    def count(self, transport: str) -> LiveCall:
+        """Count a call that another node of the cluster admitted and handed to this one (its Media Stream
+        connects here): it is taken in whatever the load, as every admitted call is."""
+        with self._lock:
+            self._observe_locked()
+            self._live[transport] += 1
+        return LiveCall(transport, self._release)
 
     def _observe_locked(self) -> int:
         live = sum(self._live.values())

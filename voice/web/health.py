@@ -12,8 +12,9 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     services = current_app.extensions["hotline"]
-    return jsonify(
-        status="ok",
+    draining = services.runtime.draining  # 503: a load balancer sends this node nothing new
+    body = jsonify(
+        status="draining" if draining else "ok",
         asr=getattr(services.transcriber, "name", type(services.transcriber).__name__),
         tts=services.synthesizer.name,
         languages=sorted(services.phrases.by_language),
@@ -24,6 +25,7 @@ def healthz() -> ResponseReturnValue:
         refused=dict(services.runtime.refused),  # since start, by reason
         recognition_busy_s=round(services.runtime.scheduler.busy_s, 2),  # summed since start: utilisation
     )
+    return (body, 503) if draining else body
 
 
 @bp.get("/metrics")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import selectors
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -44,6 +45,20 @@ class _Gathering:
 
 
 class GatheringThreadWorker(ThreadWorker):
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: drain first (``voice.runtime.drain``; the app's ``hotline_drain``), then stop as usual."""
+        drain = getattr(self.wsgi, "extensions", {}).get("hotline_drain")
+        if drain is None or drain.started is not None:
+            super().handle_exit(sig, frame)
+            return
+        threading.Thread(target=self._drain_then_exit, args=(drain, sig, frame), name="drain", daemon=True).start()
+
+    def _drain_then_exit(self, drain: Any, sig: int, frame: Any) -> None:
+        try:
+            drain.run()
+        finally:
+            super().handle_exit(sig, frame)
+
     def init_process(self) -> None:
         self.gathering: dict[TConn, _Gathering] = {}
         self.per_address: Counter[str] = Counter()

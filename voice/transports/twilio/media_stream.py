@@ -23,11 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from flask import Blueprint, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from voice.runtime.call_record import CallRecord
+from voice.runtime.cluster.stream_directory import StreamDirectory
 from voice.runtime.runtime import LiveCall
 from voice.runtime.services import Services
 from voice.runtime.stream.session import StreamSession, stream_settings
@@ -56,6 +58,7 @@ class _Registration:
     office_open: bool
     caller_number: str | None = None  # in memory only, for the SMS the caller may ask for
     created: float = field(default_factory=time.monotonic)
+    handed: bool = False  # admitted by another node of the cluster, which sent the stream here
 
 
 class StreamCalls:
@@ -73,6 +76,23 @@ class StreamCalls:
         self.unstarted = UnstartedStreams()
         stream_admission.serving(self.unstarted)  # the worker's event loop refuses beyond the limit too
         self.refusals = WarnThrottle()
+        self.directory: StreamDirectory | None = None  # several nodes: calls handed between them
+
+    def hand_over(self, call_sid: str, store_call_id: str, office_open: bool) -> None:
+        """Another node takes this call's stream (``voice.runtime.cluster.nodes.NodeRegistry.pick``)."""
+        if self.directory is None:
+            raise RuntimeError("handing a stream to another node needs HOTLINE_REDIS_URL")
+        self.directory.hand(call_sid, store_call_id, office_open)
+
+    def outcome_elsewhere(self, call_sid: str) -> dict[str, Any] | None:
+        """How a stream that ran on another node ended (for ``stream-ended`` on this one)."""
+        if self.directory is None:
+            return None
+        try:
+            return self.directory.outcome(call_sid)
+        except redis.RedisError as exc:
+            log.warning("how the stream of call %s ended is unknown here (%s)", call_sid, exc)
+            return None
 
     def token(self, call_sid: str) -> str:
         return hmac.new(self.secret, f"stream:{call_sid}".encode(), hashlib.sha256).hexdigest()
@@ -100,12 +120,21 @@ class StreamCalls:
             session = self.active.get(call_sid)
             return session.record.id if session is not None else None
 
-    def claim(self, call_sid: str, token: str) -> _Registration:
-        """The registration of ``call_sid`` if ``token`` is right (usable once)."""
+    def claim(self, call_sid: str, token: str, caller: str | None = None) -> _Registration:
+        """The registration of ``call_sid`` if ``token`` is right (usable once): this node's own, or one
+        handed over by another node (``caller``: the number that node passed along as a parameter)."""
         if not hmac.compare_digest(self.token(call_sid), token):
             raise ProtocolError("stream token does not match the call")
         with self.lock:
             registration = self.registered.pop(call_sid, None)
+        if registration is None and self.directory is not None:
+            try:
+                handed = self.directory.take(call_sid)
+            except redis.RedisError as exc:
+                raise ProtocolError(f"the stream's hand-over cannot be read ({exc})") from exc
+            if handed is not None:
+                registration = _Registration(str(handed["store_call_id"]), bool(handed["office_open"]), caller,
+                                             handed=True)
         if registration is None:
             raise ProtocolError("no voice webhook announced this stream (or it was already used)")
         return registration
@@ -154,6 +183,14 @@ class TwilioSink:
     def _close(self, outcome: str) -> None:
         with self.calls.lock:
             self.calls.outcomes[self.call_sid] = outcome
+            session = self.calls.active.get(self.call_sid)
+        if self.calls.directory is not None and session is not None:  # ``stream-ended`` may go to another node
+            wanted = session.transfer_to
+            language = wanted.language if wanted else session.driver.state.language
+            try:
+                self.calls.directory.ended(self.call_sid, outcome, language, wanted.topic if wanted else None)
+            except redis.RedisError as exc:
+                log.warning("how the stream of call %s ended could not be shared (%s)", self.call_sid, exc)
         with self._lock:
             self.ws.close(reason=1000, message=outcome)
 
@@ -215,7 +252,11 @@ def media_stream(ws: Any) -> None:
                 call_sid = str(_field(message, "start", "callSid"))
                 stream_sid = str(_field(message, "start", "streamSid"))
                 params = _field(message, "start", "customParameters")
-                registration = calls.claim(call_sid, str(params.get("token", "")) if isinstance(params, dict) else "")
+                params = params if isinstance(params, dict) else {}
+                registration = calls.claim(call_sid, str(params.get("token", "")), params.get("caller") or None)
+                if registration.handed:
+                    with calls.lock:
+                        calls.live[call_sid] = services.runtime.count("twilio-stream")
                 calls.unstarted.release(address)
                 unstarted = False
                 sink = TwilioSink(ws, stream_sid, call_sid, calls)

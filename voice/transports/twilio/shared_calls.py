@@ -140,6 +140,13 @@ class SharedCallBook(Pools):
         self._unlock(call.token)
         return call
 
+    def release_all(self) -> None:
+        """This node drains: the calls it took in are no longer counted here (other nodes answer them)."""
+        with self._mutex:
+            held, self._live = list(self._live.values()), {}
+        for live in held:
+            live.release()
+
     def close(self) -> None:
         self._stop.set()
 

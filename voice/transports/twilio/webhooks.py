@@ -31,14 +31,12 @@ from voice.core.engine_types import (
     UtteranceUnreadable,
 )
 from voice.core.office_hours import is_open
-from voice.runtime.call_record import CallRecord
 from voice.runtime.config import Settings
 from voice.runtime.driver import LocalDriver, turn_summary
-from voice.runtime.runtime import Admission, LiveCall
 from voice.stages.audio import AudioDecodeError, load_audio
-from voice.transports.twilio import twiml
 from voice.transports.twilio.context import Replies, services, verify_signature, xml
-from voice.transports.twilio.media_stream import StreamCalls
+from voice.transports.twilio.intake import caller, take_in
+from voice.transports.twilio.media_webhooks import connect_stream
 from voice.transports.twilio.recordings import RecordingUnavailable, fetch_recording, recording_source
 from voice.transports.twilio.registry import CallBook, CallBookUnavailable, TwilioCall, UnknownCall
 
@@ -51,10 +49,6 @@ _FINISHED = {"completed", "busy", "failed", "no-answer", "canceled"}
 def _book() -> CallBook:
     book: CallBook = current_app.extensions["hotline_calls"]
     return book
-
-
-def _caller() -> str | None:
-    return request.form.get("From") or None  # every webhook carries it: used for an SMS, never kept
 
 
 def _step(call: TwilioCall, future: Future[list[Action]]) -> Response:
@@ -109,7 +103,7 @@ def _feed(call: TwilioCall, event: Event) -> Response:
 
 def _call() -> TwilioCall | Response:
     """The webhook's call, checked out; while an earlier step of it still runs: "one moment" again."""
-    call = _book().checkout(request.form.get("CallSid", ""), _caller(), services().settings.webhook_budget_s)
+    call = _book().checkout(request.form.get("CallSid", ""), caller(), services().settings.webhook_budget_s)
     return call if call is not None else xml(Replies.here().please_wait(None))
 
 
@@ -132,81 +126,22 @@ def incoming_call() -> Response:
     if not sid:
         abort(400)
     if s.settings.twilio_media == "stream":
-        return _connect_stream(sid)
+        return connect_stream(sid)
 
     def new_call() -> TwilioCall | Response:
-        taken = _take_in("twilio", sid)
+        taken = take_in("twilio", sid)
         if isinstance(taken, Response):
             return taken
         record, live = taken
-        driver = LocalDriver(s, call_id=sid, audio_format="ulaw8k", record=record, caller_number=_caller())
+        driver = LocalDriver(s, call_id=sid, audio_format="ulaw8k", record=record, caller_number=caller())
         return TwilioCall(driver, live=live)
 
-    call = _book().start(sid, _caller(), new_call)
+    call = _book().start(sid, caller(), new_call)
     if isinstance(call, Response):
         return call
     texter, number = s.texter, call.driver.caller_number
     can_text = texter is not None and texter.can_text(number)
     return _feed(call, CallStarted(sid, office_open=is_open(s.phrases.content.office), can_text=can_text))
-
-
-def _take_in(transport: str, sid: str) -> tuple[CallRecord, LiveCall] | Response:
-    """Admit a new call and start its record, or answer with the busy message."""
-    admission, live = services().runtime.admit(transport)
-    if live is None:
-        return _busy(transport, admission)
-    try:
-        store = current_app.extensions["hotline_store"]
-        return CallRecord.open(store, transport, external_id=sid, caller=_caller()), live
-    except BaseException:
-        live.release()
-        raise
-
-
-def _busy(transport: str, admission: Admission) -> Response:
-    """All lines busy: say so in German, then in English, with the office's e-mail, and hang up. The
-    refused call is stored (ended "busy", no turns) so that the dashboard counts it per day."""
-    CallRecord.refused(current_app.extensions["hotline_store"], transport, _caller(), admission.reason)
-    replies = Replies.here()
-    return xml(twiml.busy([replies.say("lines_busy", lang) for lang in ("de", "en")]))
-
-
-def _connect_stream(sid: str) -> Response:
-    """Real-time mode: the call continues over a Media Stream (``media_stream.py``)."""
-    streams: StreamCalls = current_app.extensions["hotline_streams"]
-    store_id = streams.known_call(sid)  # a repeated webhook (Twilio retries) keeps its call record
-    live = None
-    if store_id is None:
-        taken = _take_in("twilio-stream", sid)
-        if isinstance(taken, Response):
-            return taken
-        record, live = taken
-        store_id = record.id or ""
-    token = streams.register(sid, store_id, is_open(services().phrases.content.office), live, _caller())
-    base = Replies.here().base
-    scheme, _, host = base.partition("://")
-    ws_base = f"{'wss' if scheme == 'https' else 'ws'}://{host}"
-    return xml(twiml.connect_stream(f"{ws_base}/twilio/stream", {"token": token}, f"{base}/twilio/stream-ended"))
-
-
-@bp.post("/stream-ended")
-def stream_ended() -> Response:
-    """Twilio asks what follows a closed Media Stream: a transfer to a person, or the end of the call."""
-    streams: StreamCalls = current_app.extensions["hotline_streams"]
-    sid = request.form.get("CallSid", "")
-    with streams.lock:
-        outcome = streams.outcomes.pop(sid, None)
-        session = streams.active.get(sid)
-    if session is not None:
-        session.end("stream-closed")
-    known = session or streams.recent(sid)
-    wanted = (known.transfer_to if known else None) or Transfer(known.driver.state.language if known else "de")
-    replies = Replies.here()
-    if outcome == "transfer":
-        return xml(twiml.after_stream(*replies.dial(wanted)))
-    if outcome is None and session is not None:  # the stream broke mid-call: apologise, offer a person
-        return xml(replies.fallback(wanted.language))
-    return xml(twiml.after_stream(None))
 
 
 def _recording_event(url: str, s: Settings) -> Event:
@@ -265,7 +200,7 @@ def continue_call() -> Response:
 def status() -> Response:
     sid = request.form.get("CallSid", "")
     if request.form.get("CallStatus", "") in _FINISHED:
-        call = _book().finish(sid, _caller(), wait_s=services().settings.webhook_budget_s)
+        call = _book().finish(sid, caller(), wait_s=services().settings.webhook_budget_s)
         if call is not None:
             if call.live is not None:
                 call.live.release()
