@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import random
 import time
 import xml.etree.ElementTree as ET
@@ -20,6 +21,7 @@ from typing import Any
 
 import requests
 import soundfile as sf
+from twilio.request_validator import RequestValidator
 
 from tools.simulate import SimulatedCall
 
@@ -29,6 +31,38 @@ SILENCE_TIMEOUT_S = 3.0  # twiml.py: <Record timeout="3">
 class QuietCall(SimulatedCall):
     def say(self, line: str) -> None:
         self.log.append(line)
+
+
+class BalancedCall(QuietCall):
+    """A call whose webhooks a round-robin load balancer spreads over ``nodes`` (one after the other, the
+    next one when a node does not answer), signed for the public address ``base_url`` as Twilio signs them."""
+
+    nodes: list[str]
+    _turn = 0
+
+    def post(self, path: str, **form: str) -> tuple[ET.Element, float, dict[str, Any]]:
+        public = self.base_url
+        for attempt in range(len(self.nodes)):
+            node = self.nodes[(self._turn + attempt) % len(self.nodes)]
+            self._turn += 1
+            try:
+                return self._signed_post(public, node, path, **form)
+            except requests.ConnectionError:
+                if attempt == len(self.nodes) - 1:
+                    raise
+        raise RuntimeError("no node")
+
+    def _signed_post(self, public: str, node: str, path: str, **form: str) -> tuple[ET.Element, float, dict[str, Any]]:
+        params = {"CallSid": self.sid, "From": self.caller, **form}
+        signature = RequestValidator(self.token).compute_signature(public.rstrip("/") + path, params)
+        started = time.perf_counter()
+        response = requests.post(node.rstrip("/") + path, data=params, timeout=30,
+                                 headers={"X-Twilio-Signature": signature, "X-Hotline-Debug": "1"})
+        took = (time.perf_counter() - started) * 1000
+        response.raise_for_status()
+        root = ET.fromstring(response.text) if response.text.strip() else ET.Element("Response")
+        turn = json.loads(response.headers.get("X-Hotline-Turn", "{}"))
+        return root, took, turn
 
 
 def first_audio_s(root: ET.Element) -> tuple[float, float]:
@@ -45,10 +79,14 @@ def first_audio_s(root: ET.Element) -> tuple[float, float]:
 
 
 def record_caller(base: str, token: str, sid: str, media: str, files: list[Path], rng: random.Random,
-                  level: Any) -> None:
-    """One caller in record mode; fills ``level`` like the streaming caller does."""
+                  level: Any, nodes: list[str] | None = None) -> None:
+    """One caller in record mode; fills ``level`` like the streaming caller does. ``nodes``: several nodes
+    behind the public address ``base``, each webhook to the next (``BalancedCall``)."""
     chosen = [rng.randrange(len(files)) for _ in range(rng.choice((1, 2, 2, 3)))]
     call = QuietCall(base, token, [files[i] for i in chosen], sid=sid)
+    if nodes:
+        call = BalancedCall(base, token, [files[i] for i in chosen], sid=sid)
+        call.nodes = nodes
     began = time.monotonic()
     admitted = False
     try:
