@@ -11,34 +11,21 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_CONFIG, EXIT_USAGE, EXIT_NO_SPEECH, EXIT_UNREADABLE = 0, 1, 2, 3, 4
-EXIT_REGRESSION = 5  # replay: a regression against the baseline, or a failed expectation
-EXIT_INTERRUPTED = 130  # Ctrl-C during prerender (what was rendered is kept)
-
-
-@dataclass(frozen=True)
-class Composition:
-    """What the composition root (``app.py``) hands the commands, so that nothing here imports it back:
-    how to build the engines, the web app and the SIP server, and how to set up logging."""
-
-    create_services: Callable[[Any], Any]
-    create_app: Callable[[Any], Any]
-    start_sip: Callable[[Any], Any]
-    configure_logging: Callable[[str], None]
-
-
-_root: Composition | None = None  # set by ``run_command`` for the one command a process runs
-
-
-def _composition() -> Composition:
-    if _root is None:
-        raise RuntimeError("run_command() was not given the composition root")
-    return _root
+from voice.command_root import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    EXIT_NO_SPEECH,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    Composition,
+    set_root,
+)
+from voice.command_root import services as _services
+from voice.server_commands import cmd_asr_worker, cmd_serve, cmd_sip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,8 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(args: Any, parser: argparse.ArgumentParser, root: Composition) -> int:
-    global _root
-    _root = root
+    set_root(root)
     from pipeline.content import ContentError
     from pipeline.knowledge import KnowledgeBaseError
     from voice.qa.replay.sources import ScenarioError
@@ -172,10 +158,6 @@ def run_command(args: Any, parser: argparse.ArgumentParser, root: Composition) -
     except ValueError as exc:
         parser.error(str(exc))
         return EXIT_USAGE
-
-
-def _services(settings: Any) -> Any:
-    return _composition().create_services(settings)
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -462,71 +444,6 @@ def cmd_users(args: Any, settings: Any) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
-
-
-def cmd_serve(args: Any, settings: Any) -> int:
-    from voice.web.server import serve
-
-    root = _composition()
-    host, port = args.host or settings.host, args.port or settings.port
-    if problems := settings.node_problems():
-        print("error: invalid configuration:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return EXIT_CONFIG
-
-    def make_app() -> Any:  # runs in the gunicorn worker, after the fork: so does the SIP server
-        app = root.create_app(settings)
-        print(f"hotline listening on http://{host}:{port} (health: /healthz, QA: /dashboard/)", file=sys.stderr)
-        if settings.sip_enabled or args.sip:
-            server = root.start_sip(app)
-            tls = f", TLS on {server.tls_port}" if server.tls_port else ""
-            print(f"SIP on {settings.sip_host}:{server.port} (UDP and TCP{tls})", file=sys.stderr)
-        return app
-
-    if settings.workers > 1 and (settings.sip_enabled or args.sip):
-        print("error: HOTLINE_WORKERS > 1 cannot answer SIP in the same server (one SIP port per process): "
-              "run `python app.py sip` beside it", file=sys.stderr)
-        return EXIT_CONFIG
-    serve(make_app, host=host, port=port, drain_s=settings.drain_grace_s, workers=settings.workers)
-    return EXIT_OK
-
-
-def cmd_sip(args: Any, settings: Any) -> int:
-    import dataclasses
-
-    from voice.storage.factory import make_store
-    from voice.transports.sip.server import SipServer
-
-    overrides = {k: v for k, v in (("sip_host", args.host), ("sip_port", args.port)) if v}
-    settings = dataclasses.replace(settings, **overrides)
-    if problems := settings.node_problems():
-        print("error: invalid configuration:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return EXIT_CONFIG
-    services = _services(settings)
-    store = make_store(settings)
-    store.warm_up()
-    services.warm_up()
-    server = SipServer(services, store).start()
-    tls = f", TLS on {server.tls_port}" if server.tls_port else ""
-    print(f"hotline answering SIP on {settings.sip_host}:{server.port} (UDP and TCP{tls})", file=sys.stderr)
-    try:
-        server.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return EXIT_OK
-
-
-def cmd_asr_worker(args: Any, settings: Any) -> int:
-    import dataclasses
-
-    from voice.runtime.cluster.asr_worker import serve_forever
-
-    if not settings.redis_url:
-        print("error: asr-worker needs HOTLINE_REDIS_URL (the queue it serves)", file=sys.stderr)
-        return EXIT_CONFIG
-    services = _services(dataclasses.replace(settings, asr_queue=False))  # this process recognises itself
-    return serve_forever(settings.redis_url, services.transcriber, args.metrics_port)
 
 
 _HANDLERS = {

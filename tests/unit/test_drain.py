@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from prometheus_client import generate_latest
 
 from voice.runtime.drain import Drain
 from voice.runtime.runtime import Runtime
@@ -22,8 +23,10 @@ def test_a_draining_node_refuses_new_calls_and_waits_only_for_calls_bound_to_it(
     threading.Timer(0.2, sip.release).start()
     assert drain.run() is True  # the SIP call ended; the webhook call goes on elsewhere
     assert left == ["registry"] and runtime.draining
+    assert b"hotline_draining 1.0" in generate_latest(runtime.metrics.registry)
     admission, live = runtime.admit("sip")
     assert live is None and admission.reason == "draining"
+    assert runtime.admit("twilio")[1] is not None  # a webhook call is not bound here: still taken in
     assert drain.run() is False  # a second SIGTERM does not start a second drain
 
 

@@ -40,6 +40,7 @@ class Drain:
             if self.started is not None:
                 return False
             self.started = clock()
+            self.runtime.moving = self.moving
             self.runtime.draining = True
         for step in self.on_start:
             try:

@@ -23,8 +23,10 @@ class Runtime(Protocol):
 
     scheduler: Scheduler
     refused: Tally[str]
+    draining: bool
 
     def live_by_transport(self) -> dict[str, int]: ...
+
 
 STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0)
 
@@ -75,3 +77,5 @@ class _RuntimeCollector(Collector):
         yield CounterMetricFamily("hotline_questions", "Finished questions recognised", value=scheduler.questions)
         yield GaugeMetricFamily("hotline_recognition_slots", "Recognitions that may run at once",
                                 value=scheduler.slots)
+        yield GaugeMetricFamily("hotline_draining", "1 while this node drains (SIGTERM): no new calls",
+                                value=1.0 if rt.draining else 0.0)

@@ -12,7 +12,8 @@ call ends, so one count covers Twilio webhooks, Media Streams and SIP alike. A c
   The queue of the moment cannot see these questions yet: they come after the call was taken in.
 
 Calls in progress are never dropped: admission happens only at the start of a call. A draining node
-(SIGTERM, ``voice.runtime.drain``) refuses every new call (reason ``draining``) and finishes the rest.
+(SIGTERM, ``voice.runtime.drain``) refuses every new call bound to it (reason ``draining``) and
+finishes the rest; webhook calls kept in Redis are still taken in (any node answers their webhooks).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class Runtime:
         self._live: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()  # by reason, since start (the store keeps them by day)
         self.rate = QuestionRate(prior_per_min=self.policy.questions_per_min)
-        self.draining = False  # set once on SIGTERM: no new calls
+        self.draining = False  # set once on SIGTERM: no new calls bound to this node
+        self.moving: frozenset[str] = frozenset()  # transports whose calls any node serves (not refused then)
         self.metrics = Metrics()
         self.metrics.watch(self)
 
@@ -98,7 +100,7 @@ class Runtime:
         with self._lock:
             live = self._observe_locked()
             predicted = self.predicted_wait_s(live + 1)
-            if self.draining:
+            if self.draining and transport not in self.moving:
                 reason = "draining"
             elif live >= self.policy.max_calls:
                 reason = "max_calls"

@@ -85,7 +85,8 @@ class QueuedTranscriber:
         job = uuid.uuid4().hex
         deadline = time.time() + self.deadline_s
         fields: dict[Any, Any] = {"job": job, "audio": encode_audio(audio), "rate": audio.sample_rate,
-                                  "language": language or "", "deadline": f"{deadline:.3f}"}
+                                  "language": language or "", "deadline": f"{deadline:.3f}",
+                                  "queued": f"{time.time():.3f}"}
         self.client.xadd(self.streams[priority], fields, maxlen=10_000, approximate=True)
         found = self.client.blpop([result_key(job, self.prefix)], timeout=max(1, math.ceil(deadline - time.time())))
         if found is None:

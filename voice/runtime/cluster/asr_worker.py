@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import redis
+from prometheus_client import CollectorRegistry, Histogram
 
 from voice.core.ports import Transcriber
 from voice.runtime.cluster.asr_queue import (
@@ -38,6 +39,11 @@ class AsrWorker:
         self.streams = stream_names(prefix)
         self.served = 0
         self.dropped = 0
+        self.registry = CollectorRegistry()  # this worker's metrics (``--metrics-port``)
+        self.queue_wait = Histogram("hotline_asr_worker_queue_wait_seconds", "From enqueued to taken by this worker",
+                                    registry=self.registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16))
+        self.recognition = Histogram("hotline_asr_worker_recognition_seconds", "Recognition of one question",
+                                     registry=self.registry, buckets=(0.25, 0.5, 1, 1.5, 2, 3, 5, 8))
 
     def ensure_groups(self) -> None:
         for stream in self.streams.values():
@@ -89,9 +95,12 @@ class AsrWorker:
             self.dropped += 1
             log.warning("question %s dropped: its deadline passed %.1f s ago", job, -late)
         else:
+            if b"queued" in fields:
+                self.queue_wait.observe(max(0.0, time.time() - float(fields[b"queued"])))
             try:
                 audio = decode_audio(fields[b"audio"], int(fields[b"rate"]))
-                transcript = self.transcriber.transcribe(audio, _text(fields[b"language"]) or None)
+                with self.recognition.time():
+                    transcript = self.transcriber.transcribe(audio, _text(fields[b"language"]) or None)
                 payload = transcript_json(transcript)
             except Exception as exc:  # the node hears of it at once (its caller gets the apology)
                 log.exception("question %s could not be recognised", job)
@@ -129,7 +138,7 @@ def serve_forever(redis_url: str, transcriber: Transcriber, metrics_port: int = 
 
 
 def _serve_metrics(worker: AsrWorker, port: int) -> None:
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import start_http_server
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     class Collector:
@@ -143,6 +152,5 @@ def _serve_metrics(worker: AsrWorker, port: int) -> None:
                     depth.add_metric([stream], float(worker.client.xlen(stream)))
             yield depth
 
-    registry = CollectorRegistry()
-    registry.register(Collector())
-    start_http_server(port, registry=registry)
+    worker.registry.register(Collector())
+    start_http_server(port, registry=worker.registry)
