@@ -216,7 +216,8 @@ def main() -> int:
             print(f"N={level.target}: {failure}", file=sys.stderr)
     durations = [d for level, *_ in rows for d in level.durations_s]
     if durations:
-        print(f"\nmean call length {sum(durations) / len(durations):.0f} s over {len(durations)} completed calls")
+        print(f"\ncall length: mean {sum(durations) / len(durations):.0f} s, median {percentile(durations, 0.5):.0f} s "
+              f"over {len(durations)} completed calls")
     return 0
 
 

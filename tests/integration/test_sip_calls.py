@@ -540,3 +540,34 @@ def test_one_after_the_short_answer_plays_the_details_over_sip(hotline, question
     (turn,) = stored["turns"]
     assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["followups"] == "details"
     assert turn["sms_status"] is None  # an untrusted PBX: the number is not used, no SMS was offered
+
+
+def test_two_after_the_short_answer_sends_the_written_answer_from_a_trusted_pbx(
+        sipp, settings, faq_answerer, tmp_path_factory, question_pcaps):
+    """A PBX trusted to assert the caller's number: "2" sends the written answer by SMS to that number
+    (Twilio's Messaging API played by a local server), the caller hears that it was sent, then rates."""
+    from tests.fakes import FakeMessagingApi, messaging_api
+
+    tmp = tmp_path_factory.mktemp("sip-sms")
+    with messaging_api() as api:
+        server, store, transcriber = make_hotline(
+            settings, faq_answerer, tmp, tmp_path_factory.mktemp("audio-sms"), sip_trusted_pbx=True,
+            sms_from="+4930901820", twilio_account_sid="AC" + "0" * 32, twilio_auth_token="sms-token",
+            sms_api_url=api)
+        try:
+            hotline = Hotline(server, store, transcriber, tmp)
+            keys = {"question": str(question_pcaps[PCMA].path), "press1": str(SOUNDS / "dtmf_2833_2.pcap"),
+                    "press2": str(SOUNDS / "dtmf_2833_pound.pcap"), "press3": str(SOUNDS / "dtmf_2833_4.pcap")}
+            result = hotline.call("details_then_rate", keys=keys)  # From: the caller +4915112345678
+            assert result.ok, result.output + result.errors
+            stored = hotline.stored(hotline.finished(1)[-1])
+        finally:
+            server.stop()
+    assert stored["rating"] == 4 and stored["end_reason"] == "completed"
+    (turn,) = stored["turns"]
+    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["followups"] == "sms"
+    assert turn["sms_status"] == "sent" and turn["sms_segments"] >= 1
+    (sent,) = FakeMessagingApi.requests
+    assert sent["form"]["To"] == "+4915112345678" and sent["form"]["From"] == "+4930901820"
+    assert "AufenthG" in sent["form"]["Body"]
+    assert "4915112345678" not in str(stored)  # the number is used to send, never stored

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -55,7 +56,7 @@ def ensure_baresip() -> str:
 class Hotline:
     """``python app.py sip`` in its own process, with its own SQLite file."""
 
-    def __init__(self, folder: Path, office_open: bool, transfer_uri: str = "") -> None:
+    def __init__(self, folder: Path, office_open: bool, transfer_uri: str = "", srtp: str = "optional") -> None:
         self.port = free_port()
         self.db = folder / "calls.db"
         office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
@@ -71,6 +72,7 @@ class Hotline:
             "HOTLINE_OFFICE_PROFILE": str(folder / "office.yaml"),
             "HOTLINE_SIP_RTP_PORTS": f"{low}-{low + 99}",
             "HOTLINE_SIP_TRANSFER_URI": transfer_uri,
+            "HOTLINE_SIP_SRTP": srtp,
             "HOTLINE_ASR_UNSURE_LOGPROB": "-5",
             "HOTLINE_ASR_GARBLED_LOGPROB": "-9",
         }
@@ -103,8 +105,8 @@ class Hotline:
 class Softphone:
     """baresip with a file as microphone, a WAV dump of what it hears, and ``ctrl_tcp`` to drive it."""
 
-    def __init__(self, folder: Path, microphone: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, microphone: Path, mediaenc: str = "") -> None:
+        self.folder, self.microphone = folder, microphone
         self.sip_port, self.ctrl_port = free_port(), free_port(socket.SOCK_STREAM)
         low = 46000 + (os.getpid() % 50) * 40
         (folder / "dump").mkdir()
@@ -129,13 +131,15 @@ class Softphone:
                     "module_app account.so",
                     "module_app menu.so",
                     "module ctrl_tcp.so",
+                    *(["module srtp.so"] if mediaenc else []),
                     f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
                     f"snd_path {folder / 'dump'}",
                     "",
                 ]
             )
         )
-        (folder / "accounts").write_text("<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA\n")
+        encryption = f";mediaenc={mediaenc}" if mediaenc else ""
+        (folder / "accounts").write_text(f"<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA{encryption}\n")
         self.log_path = folder / "baresip.log"
         with self.log_path.open("w") as log:
             self.proc = subprocess.Popen(["baresip", "-f", str(folder), "-v"], stdout=log, stderr=log, cwd=folder)
@@ -207,12 +211,13 @@ def line(silence, tmp_path_factory) -> Iterator[Callable[..., tuple[Hotline, Sof
     ensure_baresip()
     started: list[Any] = []
 
-    def start(office_open: bool = False, transfer_uri: str = "") -> tuple[Hotline, Softphone]:
+    def start(office_open: bool = False, transfer_uri: str = "", srtp: str = "optional",
+              mediaenc: str = "") -> tuple[Hotline, Softphone]:
         folder = tmp_path_factory.mktemp("softphone")
-        hotline = Hotline(folder, office_open, transfer_uri)
+        hotline = Hotline(folder, office_open, transfer_uri, srtp)
         started.append(hotline)
         (folder / "phone").mkdir()
-        phone = Softphone(folder / "phone", silence)
+        phone = Softphone(folder / "phone", silence, mediaenc)
         started.append(phone)
         return hotline, phone
 
@@ -293,3 +298,32 @@ def test_a_hand_over_is_a_refer_that_the_softphone_follows(line):
         assert "transfer to sip:staff@127.0.0.1" in hotline.log()
     finally:
         target.close()
+
+
+def test_srtp_with_a_softphone_encrypted_audio_both_ways_and_plain_rtp_refused_when_required(line):
+    """baresip with SDES-SRTP (its srtp module, mediaenc=srtp-mand) against a hotline that requires it."""
+    hotline, phone = line(srtp="required", mediaenc="srtp-mand")
+    with LoopbackCapture() as capture:
+        phone.command("dial", f"sip:hotline@127.0.0.1:{hotline.port}")
+        phone.wait_log("Call established", 15)
+        time.sleep(4.0)  # the greeting plays, encrypted
+        phone.command("sndcode", "9")  # a telephone event inside SRTP
+        wait_for(lambda: "pressed 9" in hotline.log(), 10, "the key through SRTP")
+        phone.command("hangup")
+        phone.wait_log("audio: destroyed", 10)
+    ours = [p.payload for p in capture.packets if p.src[1] in hotline.rtp_ports]
+    assert len(ours) > 100
+    assert all(len(payload) == 12 + 160 + 10 for payload in ours)  # header, payload, 80-bit auth tag
+    as_plain = [mulaw_decode(r.payload) for payload in ours if (r := parse_rtp(payload)) is not None]
+    assert voiced_frames(np.concatenate(as_plain)).mean() > 0.95  # read as plain G.711: noise, no pauses
+    heard = voiced_frames(phone.heard())
+    assert heard[:200].sum() > 100, len(heard)  # the softphone decrypted the greeting: speech
+    assert re.search(r"srtp|SRTP", phone.log())
+
+    (phone.folder.parent / "plain").mkdir()
+    plain = Softphone(phone.folder.parent / "plain", phone.microphone)
+    try:
+        plain.command("dial", f"sip:hotline@127.0.0.1:{hotline.port}")
+        plain.wait_log("488", 15)  # Not Acceptable Here: this hotline requires SRTP
+    finally:
+        plain.stop()

@@ -83,6 +83,7 @@ class Settings:
     sip_tls_port: int = -1  # SIP over TLS (5061 is usual; 0: any free port; -1: off); needs the two below
     sip_tls_cert: str = ""  # PEM certificate chain for TLS
     sip_tls_key: str = ""  # PEM private key for TLS
+    sip_srtp: str = "optional"  # SRTP (SDES keys): "optional" as offered, "required" (plain RTP gets 488), "off"
     sip_public_address: str = ""  # address put in SDP and Contact (behind NAT); empty: the local address
     sip_rtp_ports: str = "20000-20999"
     sip_allow: str = "127.0.0.1/32"  # peers allowed to call: addresses or networks, comma-separated
@@ -226,6 +227,8 @@ class Settings:
             out.append(
                 "HOTLINE_SIP_PORT must be a port, HOTLINE_SIP_MAX_CALLS >= 1, HOTLINE_SIP_MAX_MESSAGE_BYTES >= 1500"
             )
+        if self.sip_srtp not in ("off", "optional", "required"):
+            out.append(f"HOTLINE_SIP_SRTP={self.sip_srtp!r}: expected off, optional or required")
         return out
 
     def node_problems(self) -> list[str]:

@@ -54,6 +54,7 @@ class Dialog:
     offer: MediaOffer | None = None
     state: CallState = CallState.OFFERED
     rtp_port: int = 0
+    srtp_key: str = ""  # our SRTP master key and salt (base64) when the media is encrypted
     sdp_id: int = 0
     sdp_version: int = 1
     local_cseq: int = 1
@@ -79,8 +80,8 @@ class Dialog:
     def sdp(self, address: str) -> bytes:
         """Our SDP: an answer to the caller's offer, or an offer of our own when the INVITE had none."""
         if self.offer is None:
-            return our_offer(address, self.rtp_port, self.sdp_id, self.sdp_version)
-        return answer_for(self.offer, address, self.rtp_port, self.sdp_id, self.sdp_version)
+            return our_offer(address, self.rtp_port, self.sdp_id, self.sdp_version, self.srtp_key)
+        return answer_for(self.offer, address, self.rtp_port, self.sdp_id, self.sdp_version, self.srtp_key)
 
     def retarget(self, reinvite: SipMessage) -> None:
         """A re-INVITE may move the remote target: keep its Contact."""

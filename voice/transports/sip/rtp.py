@@ -25,6 +25,7 @@ import numpy as np
 
 from voice.stages.g711 import alaw_decode, alaw_encode, mulaw_decode
 from voice.transports.sip.sdp import PCMA, PCMU
+from voice.transports.sip.srtp import SrtpContext
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +170,11 @@ class RtpChannel:
         self.last_received: float | None = None
         self.first_sent_at: float | None = None  # when the first frame of real audio went out
         self.received = self.sent = 0
+        self.srtp: SrtpContext | None = None  # encrypted media (RTP/SAVP): every packet through it
 
     def configure(self, address: str, port: int, payload_type: int, codec: int, event_pt: int | None,
-                  sending: bool = True) -> None:
+                  sending: bool = True, srtp: SrtpContext | None = None) -> None:
+        self.srtp = srtp
         if not self.latched:
             self.remote = (address, port) if port else None
         self.payload_type, self.codec, self.sending = payload_type, codec, sending
@@ -202,6 +205,8 @@ class RtpChannel:
             self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
             self._clock = max(self._clock or now, now - 0.02) + 0.02
             packet = build_rtp(self.payload_type, self._seq, self._ts, self._ssrc, payload, marker)
+            if self.srtp is not None:
+                packet = self.srtp.protect(packet)
             with contextlib.suppress(OSError):
                 self.sock.sendto(packet, self.remote)
                 self.sent += 1
@@ -251,6 +256,11 @@ class RtpChannel:
                 log.exception("RTP on port %d: packet handling failed", self.port)
 
     def _receive(self, data: bytes, source: tuple[str, int], now: float) -> list[bytes | None]:
+        if self.srtp is not None:
+            clear = self.srtp.unprotect(data)  # before anything else: a forged packet never moves the stream
+            if clear is None:
+                return []
+            data = clear
         packet = parse_rtp(data)
         if packet is None or not self.is_allowed(source[0]):
             return []

@@ -9,8 +9,11 @@ read raises it too (answered 400).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -18,6 +21,8 @@ PCMU, PCMA = 0, 8
 CODEC_NAMES = {PCMU: "PCMU", PCMA: "PCMA"}
 DEFAULT_EVENT_PT = 101
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+SRTP_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")  # what libsrtp does with SDES
+SRTP_POLICIES = ("off", "optional", "required")
 _ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 
 
@@ -25,6 +30,20 @@ class SdpError(ValueError):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status = status  # 400: unreadable, 488: nothing acceptable
+
+
+@dataclass(frozen=True)
+class Crypto:
+    """One ``a=crypto`` line: its tag, suite and the base64 master key and salt (30 bytes)."""
+
+    tag: int
+    suite: str
+    key: str
+
+
+def new_key() -> str:
+    """A fresh SRTP master key and salt (30 random bytes), base64 for ``inline:``."""
+    return base64.b64encode(secrets.token_bytes(30)).decode()
 
 
 @dataclass(frozen=True)
@@ -37,14 +56,15 @@ class MediaOffer:
     codec: int  # PCMU or PCMA
     event_pt: int | None  # telephone-event payload type, if offered
     direction: str = "sendrecv"
+    crypto: Crypto | None = None  # SRTP: the far end's key (RTP/SAVP)
 
     @property
     def on_hold(self) -> bool:
         return self.direction in ("sendonly", "inactive") or self.address in ("0.0.0.0", "::")
 
 
-def parse_offer(body: bytes, accept: tuple[int, ...] = (PCMU, PCMA)) -> MediaOffer:
-    """The audio stream of an SDP offer or answer, with a codec chosen from ``accept``."""
+def parse_offer(body: bytes, accept: tuple[int, ...] = (PCMU, PCMA), srtp: str = "optional") -> MediaOffer:
+    """The audio stream of an SDP offer or answer, with a codec chosen from ``accept`` (``srtp``: the policy)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -72,7 +92,7 @@ def parse_offer(body: bytes, accept: tuple[int, ...] = (PCMU, PCMA)) -> MediaOff
     problems = []
     for block in audio:
         try:
-            return _audio(block, session_addr, session_dir, accept)
+            return _audio(block, session_addr, session_dir, accept, srtp)
         except SdpError as exc:
             if exc.status == 400:
                 raise
@@ -93,15 +113,20 @@ def _connection(line: str) -> str:
     return address
 
 
-def _audio(block: list[str], session_addr: str, direction: str, accept: tuple[int, ...]) -> MediaOffer:
+def _audio(block: list[str], session_addr: str, direction: str, accept: tuple[int, ...], srtp: str) -> MediaOffer:
     parts = block[0][2:].split()
     if len(parts) < 4 or not parts[1].split("/")[0].isdigit() or not all(p.isdigit() for p in parts[3:]):
         raise SdpError(400, f"bad media line {block[0][:60]!r}")
     port = int(parts[1].split("/")[0])
     if port > 65535 or any(int(p) > 127 for p in parts[3:]):
         raise SdpError(400, "port or payload type out of range")
-    if parts[2] not in ("RTP/AVP", "RTP/AVPF"):
-        raise SdpError(488, f"unsupported media profile {parts[2][:20]} (encrypted media is not offered)")
+    encrypted = parts[2] in ("RTP/SAVP", "RTP/SAVPF")
+    if parts[2] not in ("RTP/AVP", "RTP/AVPF") and not encrypted:
+        raise SdpError(488, f"unsupported media profile {parts[2][:20]}")
+    if encrypted and srtp == "off":
+        raise SdpError(488, "encrypted media (SRTP) is switched off here")
+    if not encrypted and srtp == "required" and port != 0:
+        raise SdpError(488, "plain RTP refused: this hotline requires SRTP (RTP/SAVP with a=crypto)")
     formats = [int(p) for p in parts[3:]]
     rtpmap: dict[int, str] = {}
     address = session_addr
@@ -114,6 +139,9 @@ def _audio(block: list[str], session_addr: str, direction: str, accept: tuple[in
                 rtpmap[int(number)] = name.strip().lower()
         elif ln[2:] in DIRECTIONS:
             direction = ln[2:]
+    crypto = _crypto(block) if encrypted else None
+    if encrypted and crypto is None:
+        raise SdpError(488, f"no usable a=crypto line (suites spoken here: {', '.join(SRTP_SUITES)})")
     if not address:
         raise SdpError(400, "no connection address")
     names = {PCMU: "pcmu/8000", PCMA: "pcma/8000"}
@@ -127,12 +155,35 @@ def _audio(block: list[str], session_addr: str, direction: str, accept: tuple[in
     if chosen is None:
         raise SdpError(488, f"none of the offered codecs {formats} is PCMU or PCMA")
     event_pt = next((f for f in formats if rtpmap.get(f, "").startswith("telephone-event/8000")), None)
-    return MediaOffer(address, port, chosen[0], chosen[1], event_pt, direction)
+    return MediaOffer(address, port, chosen[0], chosen[1], event_pt, direction, crypto)
+
+
+def _crypto(block: list[str]) -> Crypto | None:
+    """The first ``a=crypto`` line with a suite spoken here and a 30-byte inline key (lifetime and MKI
+    parameters are not supported: such lines are passed over)."""
+    for ln in block[1:]:
+        if not ln.startswith("a=crypto:"):
+            continue
+        fields = ln[9:].split()
+        if len(fields) < 3 or not fields[0].isdigit() or fields[1] not in SRTP_SUITES:
+            continue
+        if not fields[2].startswith("inline:") or "|" in fields[2]:
+            continue
+        key = fields[2][7:]
+        try:
+            if len(base64.b64decode(key, validate=True)) != 30:
+                continue
+        except (binascii.Error, ValueError):
+            continue
+        return Crypto(int(fields[0]), fields[1], key)
+    return None
 
 
 def build_sdp(address: str, port: int, codecs: list[tuple[int, int]], event_pt: int | None,
-              direction: str = "sendrecv", session_id: int | None = None, version: int = 1) -> bytes:
-    """SDP for our side: ``codecs`` are (payload type, codec) in order of preference."""
+              direction: str = "sendrecv", session_id: int | None = None, version: int = 1,
+              crypto: Crypto | None = None) -> bytes:
+    """SDP for our side: ``codecs`` are (payload type, codec) in order of preference; ``crypto``: SRTP
+    with our key."""
     family = "IP6" if ":" in address else "IP4"
     sid = session_id or int(time.time())
     formats = [pt for pt, _ in codecs] + ([event_pt] if event_pt is not None else [])
@@ -142,8 +193,10 @@ def build_sdp(address: str, port: int, codecs: list[tuple[int, int]], event_pt: 
         "s=Immigration hotline",
         f"c=IN {family} {address}",
         "t=0 0",
-        f"m=audio {port} RTP/AVP {' '.join(map(str, formats))}",
+        f"m=audio {port} {'RTP/SAVP' if crypto else 'RTP/AVP'} {' '.join(map(str, formats))}",
     ]
+    if crypto is not None:
+        lines.append(f"a=crypto:{crypto.tag} {crypto.suite} inline:{crypto.key}")
     lines += [f"a=rtpmap:{pt} {CODEC_NAMES[codec]}/8000" for pt, codec in codecs]
     if event_pt is not None:
         lines += [f"a=rtpmap:{event_pt} telephone-event/8000", f"a=fmtp:{event_pt} 0-15"]
@@ -151,11 +204,15 @@ def build_sdp(address: str, port: int, codecs: list[tuple[int, int]], event_pt: 
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def answer_for(offer: MediaOffer, address: str, port: int, session_id: int, version: int) -> bytes:
+def answer_for(offer: MediaOffer, address: str, port: int, session_id: int, version: int, key: str = "") -> bytes:
+    """``key``: our SRTP key, used when the offer is encrypted (same tag and suite as the offer's)."""
+    crypto = Crypto(offer.crypto.tag, offer.crypto.suite, key) if offer.crypto is not None and key else None
     return build_sdp(address, port, [(offer.payload_type, offer.codec)], offer.event_pt,
-                     _ANSWER_DIRECTION[offer.direction], session_id, version)
+                     _ANSWER_DIRECTION[offer.direction], session_id, version, crypto)
 
 
-def our_offer(address: str, port: int, session_id: int, version: int = 1) -> bytes:
-    """For an INVITE without SDP (late offer): we offer, the ACK answers."""
-    return build_sdp(address, port, [(PCMU, PCMU), (PCMA, PCMA)], DEFAULT_EVENT_PT, "sendrecv", session_id, version)
+def our_offer(address: str, port: int, session_id: int, version: int = 1, key: str = "") -> bytes:
+    """For an INVITE without SDP (late offer): we offer (encrypted with ``key``), the ACK answers."""
+    crypto = Crypto(1, SRTP_SUITES[0], key) if key else None
+    return build_sdp(address, port, [(PCMU, PCMU), (PCMA, PCMA)], DEFAULT_EVENT_PT, "sendrecv", session_id, version,
+                     crypto)

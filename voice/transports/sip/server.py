@@ -39,6 +39,7 @@ from voice.transports.sip.message import (
 )
 from voice.transports.sip.rtp import RtpChannel, open_rtp_socket
 from voice.transports.sip.sdp import MediaOffer
+from voice.transports.sip.srtp import SrtpContext
 from voice.transports.sip.transports import Flow, Transports, tls_context
 from voice.transports.sip.uas import AgentConfig
 
@@ -54,7 +55,7 @@ class SipServer:
         self.office_open = office_open or (lambda: is_open(services.phrases.content.office))
         auth = DigestAuth(s.sip_username, s.sip_password, s.sip_realm) if s.sip_username else None
         self.agent = UserAgent(AgentConfig(s.sip_networks(), s.sip_max_message_bytes, s.sip_max_calls,
-                                           s.sip_ring_ms / 1000.0, s.sip_port, auth=auth))
+                                           s.sip_ring_ms / 1000.0, s.sip_port, auth=auth, srtp=s.sip_srtp))
         self.rtp_range = s.sip_rtp_range()
         self.calls: dict[tuple[str, str], SipCall] = {}  # by dialog key
         self.finished: list[SipCall] = []  # recent calls, for tests and the benchmark
@@ -228,8 +229,13 @@ class SipServer:
 
     @staticmethod
     def _configure(call: SipCall, offer: MediaOffer) -> None:
+        srtp = None
+        if offer.crypto is not None:  # encrypted media: keep our stream's context, follow the far end's key
+            current = call.rtp.srtp
+            srtp = (current.with_remote(offer.crypto.suite, offer.crypto.key) if current is not None else
+                    SrtpContext(offer.crypto.suite, offer.crypto.key, call.dialog.srtp_key))
         call.rtp.configure(offer.address, offer.port, offer.payload_type, offer.codec, offer.event_pt,
-                           sending=not offer.on_hold)
+                           sending=not offer.on_hold, srtp=srtp)
 
     def _answer(self, call: SipCall) -> None:
         from voice.runtime.stream.vad import SileroModel

@@ -20,7 +20,7 @@ from voice.transports.sip.dialog import CallState, Dialog, dialog_key
 from voice.transports.sip.events import CallEnded, Event, IncomingCall, KeyPressed, MediaChanged, Send
 from voice.transports.sip.message import SipMessage, new_tag, response, tag_of
 from voice.transports.sip.requests import dtmf_key, notify_final_status
-from voice.transports.sip.sdp import SdpError, parse_offer
+from voice.transports.sip.sdp import SdpError, new_key, parse_offer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class AgentConfig:
     port: int = 0  # our SIP port for UDP and TCP, set once the sockets are open
     tls_port: int = 0
     auth: DigestAuth | None = None
+    srtp: str = "optional"  # SRTP policy (``sdp.SRTP_POLICIES``)
 
 
 @dataclass
@@ -101,8 +102,11 @@ class Uas:
         if refusal is not None:
             self._send(flow, refusal)
             return
-        offer = parse_offer(request.body) if request.body else None
-        d = Dialog(flow, request, new_tag(), self.contact(flow), offer, sdp_id=secrets.randbelow(2**31))
+        srtp = self.config.srtp
+        offer = parse_offer(request.body, srtp=srtp) if request.body else None
+        encrypted = offer.crypto is not None if offer is not None else srtp == "required"
+        d = Dialog(flow, request, new_tag(), self.contact(flow), offer, sdp_id=secrets.randbelow(2**31),
+                   srtp_key=new_key() if encrypted else "")
         self.dialogs[d.key] = d
         self._out.append(IncomingCall(d))
 
@@ -120,7 +124,7 @@ class Uas:
             if request.get("content-type", "application/sdp").split(";")[0].strip().lower() != "application/sdp":
                 return response(request, 415, to_tag=new_tag(), extra=[("accept", "application/sdp")])
             try:
-                parse_offer(request.body)
+                parse_offer(request.body, srtp=self.config.srtp)
             except SdpError as exc:
                 log.info("SIP: SDP of %s rejected: %s", request.call_id, exc)
                 return response(request, exc.status, to_tag=new_tag(), extra=[("warning", f'304 hotline "{exc}"')])
@@ -130,10 +134,12 @@ class Uas:
         """Hold, unhold or a media change: answer with the stream's current state."""
         if request.body:
             try:
-                offer = parse_offer(request.body)
+                offer = parse_offer(request.body, srtp=self.config.srtp)
             except SdpError as exc:
                 self._send(flow, response(request, exc.status, extra=[("warning", f'304 hotline "{exc}"')]))
                 return
+            if offer.crypto is not None and not d.srtp_key:
+                d.srtp_key = new_key()
             d.offer = offer
             self._out.append(MediaChanged(d, offer))
             log.info("SIP: call %s %s", d.call_id, "on hold" if offer.on_hold else "media updated")
@@ -152,7 +158,7 @@ class Uas:
                 d.answer_tx.on_ack()
         if request.body and d.offer is None:  # the answer to our late offer
             with contextlib.suppress(SdpError):
-                d.offer = parse_offer(request.body)
+                d.offer = parse_offer(request.body, srtp=self.config.srtp)
                 self._out.append(MediaChanged(d, d.offer))
 
     def _on_cancel(self, request: SipMessage, flow: Any) -> None:

@@ -48,9 +48,10 @@ class CallBook(Protocol):
     def after_download(self, download: Future[Event], step: Callable[[Event], list[Action]]) -> Future[list[Action]]:
         """``step`` on the engine threads once ``download`` is done, as one future (see ``Pools``)."""
 
-    def start(self, sid: str, caller: str | None, make: Callable[[], TwilioCall | Any]) -> TwilioCall | Any:
+    def start(self, sid: str, caller: str | None, make: Callable[[], TwilioCall | Any]) -> TwilioCall | Any | None:
         """The call ``sid`` checked out: the known one (a repeated webhook), else ``make()``'s new call.
-        Whatever else ``make`` returns (a refusal) is passed through."""
+        Whatever else ``make`` returns (a refusal) is passed through; None while a repeated webhook's
+        first copy still runs."""
 
     def checkout(self, sid: str, caller: str | None, wait_s: float) -> TwilioCall | None:
         """The call, with its lock; None when another step of it still runs after ``wait_s``.
@@ -98,7 +99,8 @@ class CallRegistry(Pools):
         self.calls: dict[str, TwilioCall] = {}
         self.lock = threading.Lock()
 
-    def start(self, sid: str, caller: str | None, make: Callable[[], TwilioCall | Any]) -> TwilioCall | Any:
+    def start(self, sid: str, caller: str | None, make: Callable[[], TwilioCall | Any],
+              wait_s: float = 10.0) -> TwilioCall | Any | None:
         with self.lock:
             call = self.calls.get(sid)
             if call is None:
@@ -106,8 +108,7 @@ class CallRegistry(Pools):
                 if not isinstance(made, TwilioCall):
                     return made
                 call = self.calls[sid] = made
-        call.lock.acquire()
-        return call
+        return call if call.lock.acquire(timeout=wait_s) else None
 
     def checkout(self, sid: str, caller: str | None, wait_s: float) -> TwilioCall | None:
         call = self.calls.get(sid)

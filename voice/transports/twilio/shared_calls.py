@@ -56,8 +56,10 @@ class SharedCallBook(Pools):
 
     # -- the CallBook protocol
 
-    def start(self, sid: str, caller: str | None, make: Callable[[], TwilioCall | Any]) -> TwilioCall | Any:
+    def start(self, sid: str, caller: str | None, make: Callable[[], TwilioCall | Any]) -> TwilioCall | Any | None:
         token = self._lock(sid, self.services.settings.webhook_budget_s)
+        if token is None:
+            return None  # a repeated voice webhook while the first one still runs
         try:
             version, data, reply = self.states.load(sid)
         except redis.RedisError as exc:

@@ -67,13 +67,15 @@ def _step(call: TwilioCall, future: Future[list[Action]]) -> Response:
         log.exception("call %s failed", call.driver.record.id)
         book.checkin(call)
         return xml(replies.fallback(call.driver.state.language))
-    response = xml(_reply(call, actions, replies))
-    if call.driver.turns and any(isinstance(a, RecordTurn) for a in actions):  # for the simulator and QA
-        timings = call.driver.turns[-1].timings_ms
-        response.headers["X-Hotline-Timings"] = ";".join(f"{k}={v:.0f}" for k, v in timings.items())
-    if debug:
-        response.headers["X-Hotline-Turn"] = json.dumps(turn_summary(call.driver, actions), ensure_ascii=True)
-    book.checkin(call)
+    try:
+        response = xml(_reply(call, actions, replies))
+        if call.driver.turns and any(isinstance(a, RecordTurn) for a in actions):  # for the simulator and QA
+            timings = call.driver.turns[-1].timings_ms
+            response.headers["X-Hotline-Timings"] = ";".join(f"{k}={v:.0f}" for k, v in timings.items())
+        if debug:
+            response.headers["X-Hotline-Turn"] = json.dumps(turn_summary(call.driver, actions), ensure_ascii=True)
+    finally:
+        book.checkin(call)  # whatever happened, the call's next webhook must find it free
     return response
 
 
@@ -137,6 +139,8 @@ def incoming_call() -> Response:
         return TwilioCall(driver, live=live)
 
     call = _book().start(sid, caller(), new_call)
+    if call is None:  # Twilio repeated the webhook while its first copy still runs
+        return xml(Replies.here().please_wait(None))
     if isinstance(call, Response):
         return call
     texter, number = s.texter, call.driver.caller_number
