@@ -115,7 +115,8 @@ class Cluster:
         env = {**os.environ, "HOTLINE_TWILIO_AUTH_TOKEN": TOKEN, "HOTLINE_TWILIO_MEDIA": "record",
                "HOTLINE_RECORDING_HOSTS": "http://127.0.0.1", "HOTLINE_PORT": str(port),
                "HOTLINE_DATABASE_URL": self.database, "HOTLINE_OFFICE_PROFILE": str(closed_office(self.tmp)),
-               "HOTLINE_LOG_LEVEL": "WARNING", "HOTLINE_AUDIO_CACHE_DIR": str(self.tmp / f"audio-{port}")}
+               "HOTLINE_LOG_LEVEL": "WARNING", "HOTLINE_DRAIN_GRACE_S": "60",
+               "HOTLINE_AUDIO_CACHE_DIR": str(self.tmp / f"audio-{port}")}
         if len(self.ports) > 1 or self.queue:
             env.update(HOTLINE_REDIS_URL=self.redis.url, HOTLINE_CALLER_HASH_KEY="bench-secret",
                        HOTLINE_PUBLIC_BASE_URL=self.urls[0], HOTLINE_NODE_URL=f"http://127.0.0.1:{port}")

@@ -82,7 +82,7 @@ def main() -> int:
     port = free_port()
     env = {**os.environ, "HOTLINE_SIP_PORT": str(port), "HOTLINE_SIP_RTP_PORTS": "41000-41999",
            "HOTLINE_DATABASE_URL": f"sqlite:///{tmp / 'calls.db'}", "HOTLINE_OFFICE_PROFILE": str(closed_office(tmp)),
-           "HOTLINE_LOG_LEVEL": "WARNING"}
+           "HOTLINE_LOG_LEVEL": "WARNING", "HOTLINE_DRAIN_GRACE_S": "10"}
     server = subprocess.Popen([sys.executable, "app.py", "sip"], cwd=ROOT, env=env)
     rows: list[tuple[str, str, float | None]] = []
     try:

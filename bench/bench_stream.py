@@ -93,6 +93,7 @@ def start_server(tmp: Path, port: int, media: str = "stream") -> subprocess.Pope
         "HOTLINE_DATABASE_URL": f"sqlite:///{tmp / 'calls.db'}",
         "HOTLINE_OFFICE_PROFILE": str(closed_office(tmp)),
         "HOTLINE_LOG_LEVEL": "WARNING",
+        "HOTLINE_DRAIN_GRACE_S": "10",
     }
     server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env)
     deadline = time.monotonic() + 300

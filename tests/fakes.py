@@ -124,6 +124,8 @@ def stub_asr_services(settings, answerer, audio_dir):
 
     services = create_services(settings)
     services.answerer = answerer
+    if services.texter is not None:  # the written answer comes from the same (warm) retrieval
+        services.texter.answerer = answerer
     services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), audio_dir)
     transcriber = StubTranscriber()
     services.transcriber = transcriber

@@ -46,6 +46,7 @@ def start_hotline(env: dict[str, str], port: int, timeout: float = 300.0) -> sub
     a server that logs a lot (an abuse test) in the middle of a write.
     """
     log = tempfile.NamedTemporaryFile(prefix="hotline-", suffix=".log", delete=False)  # noqa: SIM115
+    env = {"HOTLINE_DRAIN_GRACE_S": "5", **env}  # terminate() drains: a test's leftover call must not hold it
     server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, stderr=log, text=True)
     server.log_path = Path(log.name)  # type: ignore[attr-defined]
     log.close()

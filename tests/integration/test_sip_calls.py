@@ -15,7 +15,6 @@ import os
 import re
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ import pytest
 from tests.conftest import SPEECH
 from tests.fakes import QUESTION, StubTranscriber, stub_asr_services
 from tools.capture import LoopbackCapture
+from tools.certs import throwaway_ca
 from tools.load_client import trim_silence
 from tools.pcap import PCMA, PCMU, CallerAudio, write_caller_pcap
 from tools.sipp import SOUNDS, SippResult, ensure_sipp, free_port, run_sipp
@@ -469,22 +469,7 @@ def test_an_overloaded_hotline_answers_503_with_retry_after_and_takes_the_next_c
     assert runtime.live_calls() == live
 
 
-def throwaway_ca(folder: Path) -> tuple[Path, Path, Path]:
-    """A certificate authority made for this test and a server certificate it signed for 127.0.0.1."""
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=hotline test CA")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=127.0.0.1")
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
-    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
-
-
-def test_a_call_over_tls_is_answered_with_a_sips_contact(sipp, settings, faq_answerer, tmp_path_factory):
+def test_a_call_over_tls_is_answered_with_a_tls_contact(sipp, settings, faq_answerer, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     ca, cert, key = throwaway_ca(folder)
     server, store, transcriber = make_hotline(settings, faq_answerer, folder, tmp_path_factory.mktemp("audio"),
@@ -503,7 +488,8 @@ def test_a_call_over_tls_is_answered_with_a_sips_contact(sipp, settings, faq_ans
             invite, replies = peer.dialog("tls-call", "t1", "tls1", length_first=False)
             ok = replies[-1]
             assert _status(ok) == 200 and b"m=audio" in ok, ok[:300]
-            assert re.search(rb"Contact: <sips:hotline@127\.0\.0\.1:%d>" % server.tls_port, ok), ok[:400]
+            contact = rb"Contact: <sip:hotline@127\.0\.0\.1:%d;transport=tls>" % server.tls_port  # sip: asked
+            assert re.search(contact, ok), ok[:400]
             assert peer.ack_and_bye(invite, ok) == 200
         finally:
             peer.close()
@@ -558,14 +544,14 @@ def test_two_after_the_short_answer_sends_the_written_answer_from_a_trusted_pbx(
             hotline = Hotline(server, store, transcriber, tmp)
             keys = {"question": str(question_pcaps[PCMA].path), "press1": str(SOUNDS / "dtmf_2833_2.pcap"),
                     "press2": str(SOUNDS / "dtmf_2833_pound.pcap"), "press3": str(SOUNDS / "dtmf_2833_4.pcap")}
-            result = hotline.call("details_then_rate", keys=keys)  # From: the caller +4915112345678
+            result = hotline.call("sms_then_rate", keys=keys)  # From: the caller +4915112345678
             assert result.ok, result.output + result.errors
             stored = hotline.stored(hotline.finished(1)[-1])
         finally:
             server.stop()
     assert stored["rating"] == 4 and stored["end_reason"] == "completed"
     (turn,) = stored["turns"]
-    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["followups"] == "sms"
+    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["followups"] == "text"
     assert turn["sms_status"] == "sent" and turn["sms_segments"] >= 1
     (sent,) = FakeMessagingApi.requests
     assert sent["form"]["To"] == "+4915112345678" and sent["form"]["From"] == "+4930901820"

@@ -33,6 +33,7 @@ import yaml
 
 from tests.servers import ROOT
 from tools.capture import LoopbackCapture
+from tools.certs import throwaway_ca
 from tools.sipp import ensure_debian_tool, free_port
 from voice.stages.g711 import mulaw_decode
 from voice.transports.sip.rtp import parse_rtp
@@ -56,8 +57,10 @@ def ensure_baresip() -> str:
 class Hotline:
     """``python app.py sip`` in its own process, with its own SQLite file."""
 
-    def __init__(self, folder: Path, office_open: bool, transfer_uri: str = "", srtp: str = "optional") -> None:
+    def __init__(self, folder: Path, office_open: bool, transfer_uri: str = "", srtp: str = "optional",
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.port = free_port()
+        self.tls_port = free_port(socket.SOCK_STREAM) if tls else 0
         self.db = folder / "calls.db"
         office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
         hours = "00:00-23:59" if office_open else ""
@@ -73,6 +76,9 @@ class Hotline:
             "HOTLINE_SIP_RTP_PORTS": f"{low}-{low + 99}",
             "HOTLINE_SIP_TRANSFER_URI": transfer_uri,
             "HOTLINE_SIP_SRTP": srtp,
+            "HOTLINE_DRAIN_GRACE_S": "5",  # stop() drains: a call the softphone left behind must not hold it
+            **({"HOTLINE_SIP_TLS_PORT": str(self.tls_port), "HOTLINE_SIP_TLS_CERT": str(tls[0]),
+                "HOTLINE_SIP_TLS_KEY": str(tls[1])} if tls else {}),
             "HOTLINE_ASR_UNSURE_LOGPROB": "-5",
             "HOTLINE_ASR_GARBLED_LOGPROB": "-9",
         }
@@ -105,7 +111,7 @@ class Hotline:
 class Softphone:
     """baresip with a file as microphone, a WAV dump of what it hears, and ``ctrl_tcp`` to drive it."""
 
-    def __init__(self, folder: Path, microphone: Path, mediaenc: str = "") -> None:
+    def __init__(self, folder: Path, microphone: Path, mediaenc: str = "", cafile: Path | None = None) -> None:
         self.folder, self.microphone = folder, microphone
         self.sip_port, self.ctrl_port = free_port(), free_port(socket.SOCK_STREAM)
         low = 46000 + (os.getpid() % 50) * 40
@@ -115,6 +121,7 @@ class Softphone:
                 [
                     "poll_method epoll",
                     f"sip_listen 127.0.0.1:{self.sip_port}",
+                    *([f"sip_cafile {cafile}"] if cafile else []),  # it checks the hotline's certificate
                     "audio_player aubridge,nowhere",  # no sound card: what is heard goes to the dump only
                     "audio_alert aubridge,nowhere",
                     f"audio_source aufile,{microphone}",
@@ -212,12 +219,13 @@ def line(silence, tmp_path_factory) -> Iterator[Callable[..., tuple[Hotline, Sof
     started: list[Any] = []
 
     def start(office_open: bool = False, transfer_uri: str = "", srtp: str = "optional",
-              mediaenc: str = "") -> tuple[Hotline, Softphone]:
+              mediaenc: str = "", tls: bool = False) -> tuple[Hotline, Softphone]:
         folder = tmp_path_factory.mktemp("softphone")
-        hotline = Hotline(folder, office_open, transfer_uri, srtp)
+        ca, cert, key = throwaway_ca(folder) if tls else (None, None, None)
+        hotline = Hotline(folder, office_open, transfer_uri, srtp, (cert, key) if tls else None)
         started.append(hotline)
         (folder / "phone").mkdir()
-        phone = Softphone(folder / "phone", silence, mediaenc)
+        phone = Softphone(folder / "phone", silence, mediaenc, ca)
         started.append(phone)
         return hotline, phone
 
@@ -300,11 +308,12 @@ def test_a_hand_over_is_a_refer_that_the_softphone_follows(line):
         target.close()
 
 
-def test_srtp_with_a_softphone_encrypted_audio_both_ways_and_plain_rtp_refused_when_required(line):
-    """baresip with SDES-SRTP (its srtp module, mediaenc=srtp-mand) against a hotline that requires it."""
-    hotline, phone = line(srtp="required", mediaenc="srtp-mand")
+def test_tls_and_srtp_with_a_softphone_encrypted_both_ways_and_plain_rtp_refused_when_required(line):
+    """baresip over SIP/TLS (checking the hotline's certificate against a throw-away CA) with SDES-SRTP (its
+    srtp module, mediaenc=srtp-mand) against a hotline that requires SRTP."""
+    hotline, phone = line(srtp="required", mediaenc="srtp-mand", tls=True)
     with LoopbackCapture() as capture:
-        phone.command("dial", f"sip:hotline@127.0.0.1:{hotline.port}")
+        phone.command("dial", f"sip:hotline@127.0.0.1:{hotline.tls_port};transport=tls")
         phone.wait_log("Call established", 15)
         time.sleep(4.0)  # the greeting plays, encrypted
         phone.command("sndcode", "9")  # a telephone event inside SRTP
@@ -319,6 +328,7 @@ def test_srtp_with_a_softphone_encrypted_audio_both_ways_and_plain_rtp_refused_w
     heard = voiced_frames(phone.heard())
     assert heard[:200].sum() > 100, len(heard)  # the softphone decrypted the greeting: speech
     assert re.search(r"srtp|SRTP", phone.log())
+    assert not capture.between(dst_port=hotline.port)  # no signalling over plain UDP: the call went over TLS
 
     (phone.folder.parent / "plain").mkdir()
     plain = Softphone(phone.folder.parent / "plain", phone.microphone)

@@ -348,3 +348,14 @@ def test_answer_retransmission_stops_on_ack():
     assert ok.on_timer(T1) is TimerOutcome.RESEND and ok.due == 3 * T1
     ok.on_ack()
     assert ok.on_timer(3 * T1) is TimerOutcome.WAIT
+
+
+def test_over_tls_the_contact_is_sips_only_where_the_caller_asked_for_sips():
+    ua = agent()
+    flow = FakeFlow(transport="TLS", port=5061)
+    plain = ua.receive(request("INVITE", body=OFFER), flow, 0.0)
+    (incoming,) = of_type(plain, IncomingCall)
+    assert incoming.dialog.contact == "<sip:hotline@10.0.0.5:5061;transport=tls>"  # RFC 3261 12.1.1
+    secure = request("INVITE", body=OFFER, call_id="c2").replace(b"INVITE sip:", b"INVITE sips:", 1)
+    (incoming,) = of_type(ua.receive(secure, flow, 0.0), IncomingCall)
+    assert incoming.dialog.contact == "<sips:hotline@10.0.0.5:5061>"

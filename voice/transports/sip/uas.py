@@ -68,9 +68,12 @@ class Uas:
         d = self.dialogs.get(dialog_key(message))
         return d if d is not None and d.matches(message) else None
 
-    def contact(self, flow: Any) -> str:
-        if flow.transport == "TLS":  # RFC 5630: sips where the whole path is secured
-            return f"<sips:hotline@{flow.local}:{flow.port or self.config.tls_port}>"
+    def contact(self, flow: Any, request: SipMessage | None = None) -> str:
+        if flow.transport == "TLS":  # RFC 3261 12.1.1, RFC 5630: sips only where the caller asked for sips
+            port = flow.port or self.config.tls_port
+            if _secure_target(request):
+                return f"<sips:hotline@{flow.local}:{port}>"
+            return f"<sip:hotline@{flow.local}:{port};transport=tls>"
         transport = ";transport=tcp" if flow.transport == "TCP" else ""
         return f"<sip:hotline@{flow.local}:{self.config.port}{transport}>"
 
@@ -105,7 +108,7 @@ class Uas:
         srtp = self.config.srtp
         offer = parse_offer(request.body, srtp=srtp) if request.body else None
         encrypted = offer.crypto is not None if offer is not None else srtp == "required"
-        d = Dialog(flow, request, new_tag(), self.contact(flow), offer, sdp_id=secrets.randbelow(2**31),
+        d = Dialog(flow, request, new_tag(), self.contact(flow, request), offer, sdp_id=secrets.randbelow(2**31),
                    srtp_key=new_key() if encrypted else "")
         self.dialogs[d.key] = d
         self._out.append(IncomingCall(d))
@@ -146,7 +149,8 @@ class Uas:
         d.sdp_version += 1
         d.retarget(request)
         self._send(flow, response(request, 200, to_tag=d.local_tag, body=d.sdp(d.flow.local),
-                                  extra=[("contact", self.contact(flow)), ("content-type", "application/sdp")]))
+                                  extra=[("contact", self.contact(flow, d.invite)),
+                                         ("content-type", "application/sdp")]))
 
     def _on_ack(self, request: SipMessage, flow: Any) -> None:
         d = self._dialog_for(request)
@@ -233,3 +237,13 @@ class Uas:
         self._recent[(d.key, d.invite.branch)] = d.last_response if was_early else b""
         while len(self._recent) > RECENT_DIALOGS:
             self._recent.popitem(last=False)
+
+
+def _secure_target(request: SipMessage | None) -> bool:
+    """The request's target was a SIPS URI: its Request-URI, else its top Record-Route, else its Contact."""
+    if request is None:
+        return False
+    routes = request.get_all("record-route")
+    target = request.uri if request.uri else ""
+    first = routes[0] if routes else request.get("contact") or ""
+    return target.lower().startswith("sips:") or first.strip().lstrip("<").lower().startswith("sips:")
