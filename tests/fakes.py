@@ -119,12 +119,13 @@ def stub_asr_services(settings, answerer, audio_dir):
     """The real services for a real-time transport test: real retrieval (``answerer``), eSpeak NG cached in
     ``audio_dir`` (shared by a test module, so prompts are synthesised once), and a ``StubTranscriber``."""
     from app import create_services
+    from voice.runtime.texting import AnswerTexter
     from voice.stages.tts.cache import CachedSynthesizer
     from voice.stages.tts.espeak import EspeakSynthesizer
 
     services = create_services(settings)
     services.answerer = answerer
-    if services.texter is not None:  # the written answer comes from the same (warm) retrieval
+    if isinstance(services.texter, AnswerTexter):  # the written answer comes from the same (warm) retrieval
         services.texter.answerer = answerer
     services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), audio_dir)
     transcriber = StubTranscriber()
