@@ -63,21 +63,28 @@ def audio_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def line(tmp_path, settings, faq_answerer, audio_dir, monkeypatch) -> Iterator[Line]:
+def line(request, tmp_path, settings, faq_answerer, audio_dir, monkeypatch) -> Iterator[Line]:
+    """The hotline in Media Streams mode; ``indirect`` parameter ``"sms"``: with the written answer by SMS
+    (Twilio's Messaging API played by a local server)."""
     from app import create_app
+    from tests.fakes import messaging_api
     from voice.storage.store import SqlCallStore
 
-    s = replace(
-        settings, twilio_auth_token=TOKEN, twilio_media="stream", data_dir=tmp_path, audio_cache_dir=audio_dir
-    )
-    services, transcriber = stub_asr_services(s, faq_answerer, audio_dir)
-    store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
-    app = create_app(s, services, warm=False, store=store)
-    monkeypatch.setattr("voice.transports.twilio.media_webhooks.is_open", lambda office: True)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Line(f"http://127.0.0.1:{server.server_port}", app, transcriber, store)
-    server.shutdown()
+    with contextlib.ExitStack() as stack:
+        sms = {}
+        if getattr(request, "param", "") == "sms":
+            sms = {"sms_from": "+4930901820", "twilio_account_sid": "AC" + "0" * 32,
+                   "sms_api_url": stack.enter_context(messaging_api())}
+        s = replace(settings, twilio_auth_token=TOKEN, twilio_media="stream", data_dir=tmp_path,
+                    audio_cache_dir=audio_dir, **sms)
+        services, transcriber = stub_asr_services(s, faq_answerer, audio_dir)
+        store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "spool.jsonl", b"k")
+        app = create_app(s, services, warm=False, store=store)
+        monkeypatch.setattr("voice.transports.twilio.media_webhooks.is_open", lambda office: True)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield Line(f"http://127.0.0.1:{server.server_port}", app, transcriber, store)
+        server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -419,3 +426,34 @@ def test_one_after_the_short_answer_plays_the_details_over_a_stream(line, questi
         caller.close()
     (turn,) = line.stored("CAdetails")["turns"]
     assert turn["followups"] == "details" and turn["interrupted"] is False
+
+
+@pytest.mark.parametrize("line", ["sms"], indirect=True)
+def test_three_repeats_the_short_answer_and_two_sends_it_by_sms_over_a_stream(line, question):
+    from tests.fakes import FakeMessagingApi
+
+    caller = line.caller("CAmenu23")
+    try:
+        caller.wait_for_media(0.0, timeout=20)
+        caller.wait_quiet(0.8, timeout=60)  # the whole greeting
+        last_voiced = caller.say(question)
+        caller.wait_for_media(last_voiced, timeout=20)
+        caller.wait_quiet(0.8, timeout=90)  # the short answer, the legal basis and the menu with 2
+        pressed = time.monotonic()
+        caller.press("3")
+        again_at = caller.wait_for_media(pressed, timeout=20)
+        caller.wait_quiet(0.8, timeout=90)
+        assert caller.received.audio(again_at, time.monotonic()).duration_s >= 5.0  # the short answer again
+        caller.press("2")
+        caller.wait_quiet(0.8, timeout=60)  # "sent", then "another question?"
+        caller.press("#")
+        time.sleep(1.0)
+        caller.press("5")
+        caller.wait_closed(timeout=30)
+    finally:
+        caller.close()
+    stored = line.stored("CAmenu23")
+    (turn,) = stored["turns"]
+    assert turn["followups"] == "repeat,text" and turn["sms_status"] == "sent" and stored["rating"] == 5
+    (sent,) = FakeMessagingApi.requests
+    assert sent["form"]["To"] == "+4915112345678" and "AufenthG" in sent["form"]["Body"]

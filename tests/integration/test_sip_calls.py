@@ -514,17 +514,19 @@ def test_free_port_helper_gives_a_bindable_port():
         sock.bind(("127.0.0.1", port))
 
 
-def test_one_after_the_short_answer_plays_the_details_over_sip(hotline, question_pcaps):
-    """The short answer's menu over SIP with RFC 4733 keys: 1 for the details, then # and a rating."""
+@pytest.mark.parametrize(("key", "choice"), [("1", "details"), ("3", "repeat")])
+def test_the_short_answers_menu_over_sip_details_or_again(hotline, question_pcaps, key, choice):
+    """The short answer's menu over SIP with RFC 4733 keys: 1 for the details or 3 to hear it again, then #
+    and a rating."""
     before = len(hotline.server.finished)
-    keys = {"question": str(question_pcaps[PCMA].path), "press1": str(SOUNDS / "dtmf_2833_1.pcap"),
+    keys = {"question": str(question_pcaps[PCMA].path), "press1": str(SOUNDS / f"dtmf_2833_{key}.pcap"),
             "press2": str(SOUNDS / "dtmf_2833_pound.pcap"), "press3": str(SOUNDS / "dtmf_2833_4.pcap")}
     result = hotline.call("details_then_rate", keys=keys)
     assert result.ok, result.output + result.errors
     stored = hotline.stored(hotline.finished(before + 1)[-1])
     assert stored["rating"] == 4 and stored["end_reason"] == "completed"
     (turn,) = stored["turns"]
-    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["followups"] == "details"
+    assert turn["topic"] == "aufenthaltserlaubnis-verlaengern" and turn["followups"] == choice
     assert turn["sms_status"] is None  # an untrusted PBX: the number is not used, no SMS was offered
 
 
