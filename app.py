@@ -98,6 +98,7 @@ def create_app(
     from voice.transports.twilio import callbacks, media_stream, media_webhooks
     from voice.transports.twilio import webhooks as twilio
     from voice.transports.twilio.registry import CallRegistry
+    from voice.transports.twilio.stream_calls import StreamCalls
     from voice.web import audio, dashboard, health
     from voice.web.worker import MAX_BODY_BYTES
 
@@ -118,7 +119,7 @@ def create_app(
     app.extensions["hotline_drain"] = Drain(services.runtime, settings.drain_grace_s)
     app.extensions["hotline_url_secret"] = hmac.new(hash_key(settings), b"audio-urls", hashlib.sha256).digest()
     stream_secret = hmac.new(hash_key(settings), b"media-streams", hashlib.sha256).digest()
-    app.extensions["hotline_streams"] = media_stream.StreamCalls(stream_secret)
+    app.extensions["hotline_streams"] = StreamCalls(stream_secret)
     if settings.redis_url:
         _join_cluster(app, settings, services, store)
     app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": media_stream.MAX_MESSAGE_BYTES, "ping_interval": 25}

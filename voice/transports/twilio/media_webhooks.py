@@ -15,7 +15,7 @@ from voice.runtime.runtime import Admission
 from voice.transports.twilio import twiml
 from voice.transports.twilio.context import Replies, services, verify_signature, xml
 from voice.transports.twilio.intake import busy, caller, open_record, take_in
-from voice.transports.twilio.media_stream import StreamCalls
+from voice.transports.twilio.stream_calls import StreamCalls
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_streams", __name__, url_prefix="/twilio")
