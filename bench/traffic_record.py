@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import random
 import time
 import xml.etree.ElementTree as ET
@@ -21,7 +20,6 @@ from typing import Any
 
 import requests
 import soundfile as sf
-from twilio.request_validator import RequestValidator
 
 from tools.simulate import SimulatedCall
 
@@ -41,28 +39,15 @@ class BalancedCall(QuietCall):
     _turn = 0
 
     def post(self, path: str, **form: str) -> tuple[ET.Element, float, dict[str, Any]]:
-        public = self.base_url
         for attempt in range(len(self.nodes)):
             node = self.nodes[(self._turn + attempt) % len(self.nodes)]
             self._turn += 1
             try:
-                return self._signed_post(public, node, path, **form)
+                return self.post_to(node, path, **form)
             except requests.ConnectionError:
                 if attempt == len(self.nodes) - 1:
                     raise
         raise RuntimeError("no node")
-
-    def _signed_post(self, public: str, node: str, path: str, **form: str) -> tuple[ET.Element, float, dict[str, Any]]:
-        params = {"CallSid": self.sid, "From": self.caller, **form}
-        signature = RequestValidator(self.token).compute_signature(public.rstrip("/") + path, params)
-        started = time.perf_counter()
-        response = requests.post(node.rstrip("/") + path, data=params, timeout=30,
-                                 headers={"X-Twilio-Signature": signature, "X-Hotline-Debug": "1"})
-        took = (time.perf_counter() - started) * 1000
-        response.raise_for_status()
-        root = ET.fromstring(response.text) if response.text.strip() else ET.Element("Response")
-        turn = json.loads(response.headers.get("X-Hotline-Turn", "{}"))
-        return root, took, turn
 
 
 def first_audio_s(root: ET.Element) -> tuple[float, float]:

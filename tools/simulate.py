@@ -39,12 +39,15 @@ class SimulatedCall:
         print(line, flush=True)
 
     def post(self, path: str, **form: str) -> tuple[ET.Element, float, dict[str, Any]]:
-        url = self.base_url.rstrip("/") + path
+        return self.post_to(self.base_url, path, **form)
+
+    def post_to(self, node: str, path: str, **form: str) -> tuple[ET.Element, float, dict[str, Any]]:
+        """Sent to ``node``, signed for the public ``base_url`` as Twilio signs it (a load balancer between)."""
         params = {"CallSid": self.sid, "From": self.caller, **form}
-        signature = RequestValidator(self.token).compute_signature(url, params)
+        signature = RequestValidator(self.token).compute_signature(self.base_url.rstrip("/") + path, params)
         started = time.perf_counter()
         headers = {"X-Twilio-Signature": signature, "X-Hotline-Debug": "1"}
-        response = requests.post(url, data=params, headers=headers, timeout=30)
+        response = requests.post(node.rstrip("/") + path, data=params, headers=headers, timeout=30)
         took = (time.perf_counter() - started) * 1000
         if response.status_code == 403:
             raise SystemExit("the hotline refused the signature: is HOTLINE_TWILIO_AUTH_TOKEN the same on both sides?")

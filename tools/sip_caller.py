@@ -21,6 +21,7 @@ import numpy as np
 from voice.core.domain import AudioClip
 from voice.stages.audio import resample
 from voice.stages.g711 import alaw_decode, alaw_encode
+from voice.transports.sip.framing import StreamFramer
 from voice.transports.sip.rtp import build_rtp, parse_rtp
 from voice.transports.sip.sdp import SRTP_SUITES, new_key, parse_offer
 from voice.transports.sip.srtp import SrtpContext
@@ -94,7 +95,8 @@ class _Signalling:
     def __init__(self, caller: SipCaller) -> None:
         self.caller = caller
         self.sock: socket.socket | None = None
-        self.buffer = b""
+        self.framer = StreamFramer(65536)  # the hotline's own stream framing (sans-IO)
+        self.pending: list[bytes] = []
 
     def connect(self) -> None:
         c = self.caller
@@ -129,18 +131,12 @@ class _Signalling:
         assert self.sock is not None
         if self.caller.transport != "tls":
             return self.sock.recv(65535)
-        while True:
-            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
-            if sep:
-                length = next((int(ln.split(b":", 1)[1]) for ln in head.split(b"\r\n")
-                               if ln.lower().startswith(b"content-length:")), 0)
-                if len(rest) >= length:
-                    self.buffer = rest[length:]
-                    return head + sep + rest[:length]
+        while not self.pending:
             chunk = self.sock.recv(65535)
             if not chunk:
                 raise ConnectionError("the hotline closed the connection")
-            self.buffer += chunk
+            self.pending += self.framer.feed(chunk).messages
+        return self.pending.pop(0)
 
     def close(self) -> None:
         if self.sock is not None:

@@ -404,24 +404,38 @@ def _today():
     return CallFilter()
 
 
+def ask_and_hear_short_answer(caller: StreamCaller, question: AudioClip) -> None:
+    """The whole greeting, the question, then the short answer, the legal basis and its menu."""
+    caller.wait_for_media(0.0, timeout=20)
+    caller.wait_quiet(0.8, timeout=60)
+    last_voiced = caller.say(question)
+    caller.wait_for_media(last_voiced, timeout=20)
+    caller.wait_quiet(0.8, timeout=90)
+
+
+def press_and_hear(caller: StreamCaller, key: str, timeout: float) -> AudioClip:
+    """Press ``key``; what the hotline says in reply, until it is quiet."""
+    pressed = time.monotonic()
+    caller.press(key)
+    started = caller.wait_for_media(pressed, timeout=20)
+    caller.wait_quiet(0.8, timeout=timeout)
+    return caller.received.audio(started, time.monotonic())
+
+
+def rate_and_hang_up(caller: StreamCaller, rating: str) -> None:
+    caller.press("#")
+    time.sleep(1.0)
+    caller.press(rating)
+    caller.wait_closed(timeout=30)
+
+
 def test_one_after_the_short_answer_plays_the_details_over_a_stream(line, question):
     caller = line.caller("CAdetails")
     try:
-        caller.wait_for_media(0.0, timeout=20)
-        caller.wait_quiet(0.8, timeout=60)  # the whole greeting
-        last_voiced = caller.say(question)
-        caller.wait_for_media(last_voiced, timeout=20)
-        caller.wait_quiet(0.8, timeout=90)  # the short answer, the legal basis and the menu
-        pressed = time.monotonic()
-        caller.press("1")
-        details_at = caller.wait_for_media(pressed, timeout=20)
-        caller.wait_quiet(0.8, timeout=120)
-        details = caller.received.audio(details_at, time.monotonic())
+        ask_and_hear_short_answer(caller, question)
+        details = press_and_hear(caller, "1", timeout=120)
         assert details.duration_s >= 10.0  # the full answer is much longer than a short one
-        caller.press("#")
-        time.sleep(1.0)
-        caller.press("5")
-        caller.wait_closed(timeout=30)
+        rate_and_hang_up(caller, "5")
     finally:
         caller.close()
     (turn,) = line.stored("CAdetails")["turns"]
@@ -434,22 +448,12 @@ def test_three_repeats_the_short_answer_and_two_sends_it_by_sms_over_a_stream(li
 
     caller = line.caller("CAmenu23")
     try:
-        caller.wait_for_media(0.0, timeout=20)
-        caller.wait_quiet(0.8, timeout=60)  # the whole greeting
-        last_voiced = caller.say(question)
-        caller.wait_for_media(last_voiced, timeout=20)
-        caller.wait_quiet(0.8, timeout=90)  # the short answer, the legal basis and the menu with 2
-        pressed = time.monotonic()
-        caller.press("3")
-        again_at = caller.wait_for_media(pressed, timeout=20)
-        caller.wait_quiet(0.8, timeout=90)
-        assert caller.received.audio(again_at, time.monotonic()).duration_s >= 5.0  # the short answer again
+        ask_and_hear_short_answer(caller, question)  # its menu offers 2
+        again = press_and_hear(caller, "3", timeout=90)
+        assert again.duration_s >= 5.0  # the short answer again
         caller.press("2")
         caller.wait_quiet(0.8, timeout=60)  # "sent", then "another question?"
-        caller.press("#")
-        time.sleep(1.0)
-        caller.press("5")
-        caller.wait_closed(timeout=30)
+        rate_and_hang_up(caller, "5")
     finally:
         caller.close()
     stored = line.stored("CAmenu23")
