@@ -27,15 +27,15 @@ setup: $(STAMP)            ## virtual environment, dependencies, assembled Whisp
 
 setup-dev: $(VENV)/.dev-installed sipp
 
-# SIPp (Debian package sip-tester) plays real SIP callers in the SIP tests, baresip is a real softphone
+# SIPp (Debian package sip-tester) plays real SIP callers in the SIP tests, baresip and linphone-cli are real softphones
 # calling the hotline, and the TLS test makes its certificates with openssl; installed when missing (root).
 sipp:
-	@{ command -v sipp && command -v openssl && command -v baresip && command -v kamailio; } >/dev/null 2>&1 || \
+	@{ command -v sipp && command -v openssl && command -v baresip && command -v linphonec && command -v kamailio; } >/dev/null 2>&1 || \
 	  { test "$$(id -u)" = 0 && { \
-	  echo "installing SIPp (sip-tester), baresip, Kamailio and openssl ..."; export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -q sip-tester baresip kamailio openssl >/dev/null 2>&1 || \
-	  { apt-get update -q >/dev/null && apt-get install -y -q sip-tester baresip kamailio openssl >/dev/null; }; }; } || \
-	  echo "note: SIPp, baresip, Kamailio or openssl missing (apt-get install sip-tester baresip kamailio openssl); SIP call tests will be skipped"
+	  echo "installing SIPp (sip-tester), baresip, linphone-cli, Kamailio and openssl ..."; export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q sip-tester baresip linphone-cli kamailio openssl >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q sip-tester baresip linphone-cli kamailio openssl >/dev/null; }; }; } || \
+	  echo "note: SIPp, baresip, linphone-cli, Kamailio or openssl missing (apt-get install sip-tester baresip linphone-cli kamailio openssl); SIP call tests will be skipped"
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-deps:              ## headless Chromium and its driver for the QA dashboard's browser tests (Debian packages)

@@ -3,12 +3,16 @@ more lines than one box would run.
 
 Kamailio authenticates callers with digest, spreads calls over the nodes with its ``dispatcher`` module
 (round robin) and, when a node answers 503 (its admission control refused the call), tries the next
-node. SIPp plays the caller. See the README, "SIP", for the configuration this test uses.
+node. The nodes challenge every INVITE themselves (digest), and Kamailio answers with the proxy's own
+credentials (``uac_auth``), so only the proxy can place calls on them. Kamailio probes the nodes with
+OPTIONS every second here: a stopped node leaves the set and new calls go to the other at once.
+SIPp plays the caller. See the README, "SIP", for the configuration this test uses.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_sip_calls import make_hotline
+from tests.integration.test_sip_calls import _request, _status, make_hotline
 from tools.sipp import ensure_debian_tool, ensure_sipp, free_port, run_sipp
 from voice.transports.sip.server import SipServer
 
@@ -29,6 +33,7 @@ pytestmark = [
 ]
 
 USER, PASSWORD = "pbx-caller", "s3cret-digest"
+NODE_USER, NODE_PASSWORD = "kamailio", "node-s3cret"  # the nodes' own digest (HOTLINE_SIP_USERNAME/PASSWORD)
 
 KAMAILIO_CFG = Path(__file__).resolve().parents[2] / "deploy/kamailio/kamailio.cfg"  # the operators' file
 
@@ -58,7 +63,8 @@ def cluster(settings, faq_answerer, tmp_path_factory) -> Iterator[Cluster]:
     nodes, stores = [], []
     for i in range(2):
         folder = tmp_path_factory.mktemp(f"node{i}")
-        server, store, _ = make_hotline(settings, faq_answerer, folder, tmp_path_factory.mktemp(f"audio{i}"))
+        server, store, _ = make_hotline(settings, faq_answerer, folder, tmp_path_factory.mktemp(f"audio{i}"),
+                                        sip_username=NODE_USER, sip_password=NODE_PASSWORD)
         nodes.append(server)
         stores.append(store)
     workdir = tmp_path_factory.mktemp("kamailio")
@@ -67,7 +73,8 @@ def cluster(settings, faq_answerer, tmp_path_factory) -> Iterator[Cluster]:
     port = free_port()
     cfg = KAMAILIO_CFG
     defines = [f"LISTEN=udp:127.0.0.1:{port}", f'DISPATCHER_LIST="{dispatcher}"', f'PBX_USER="{USER}"',
-               f'PBX_PASSWORD="{PASSWORD}"', 'NONCE_SECRET="hotline-test-nonce-secret"']
+               f'PBX_PASSWORD="{PASSWORD}"', 'NONCE_SECRET="hotline-test-nonce-secret"',
+               f'NODE_CREDENTIAL="{NODE_USER}:{settings.sip_realm}:{NODE_PASSWORD}"', "PING_INTERVAL=1"]
     log = workdir / "kamailio.log"
     with open(log, "w") as out:
         proxy = subprocess.Popen(["kamailio", "-f", str(cfg), *[a for d in defines for a in ("-A", d)], "-DD", "-E",
@@ -118,3 +125,33 @@ def test_a_node_that_refuses_with_503_hands_the_call_to_the_other_node(cluster):
     assert after[0] == before[0] and after[1] - before[1] == 2  # both answered by the node with room
     assert busy.refused["wait"] >= refused + 1  # the busy node said 503 (and stored the refusal)
     assert "trying the next" in cluster.log.read_text(errors="replace")
+
+
+def test_a_node_challenges_a_call_that_does_not_come_through_the_proxy(cluster):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.sendto(_request("INVITE", "direct1"), ("127.0.0.1", cluster.nodes[0].port))
+        reply = sock.recv(65535)
+    assert _status(reply) == 401 and b'WWW-Authenticate: Digest realm="hotline"' in reply
+    log = cluster.log.read_text(errors="replace")
+    assert "challenged (401): answering with the proxy's credentials" in log  # what the calls above went through
+
+
+def test_a_stopped_node_leaves_the_set_and_new_calls_go_to_the_other(cluster):
+    """Last in this module: it stops node 0 for good."""
+    cluster.nodes[0].stop()
+    wait_for_log(cluster.log, f"hotline node sip:127.0.0.1:{cluster.nodes[0].port} down", 15)
+    before = cluster.answered()
+    result = cluster.call(calls=4, rate=4)
+    assert result.ok, result.output + result.errors
+    after = cluster.answered()
+    assert after[1] - before[1] == 4
+    # no call went to the stopped node first and waited for its timeout:
+    assert "trying the next" not in cluster.log.read_text(errors="replace").split(" down: no answer")[-1]
+
+
+def wait_for_log(log: Path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"no {text!r} in:\n{log.read_text(errors='replace')[-3000:]}"
+        time.sleep(0.2)

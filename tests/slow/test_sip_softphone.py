@@ -6,35 +6,26 @@ capture on ``lo``, which needs root like the SIPp tests).
 The hotline runs as in production, in its own process (real Whisper, retrieval, eSpeak, SQLite). baresip
 is driven through its ``ctrl_tcp`` module: keys go as RFC 4733 telephone events (``sndcode``), hold and
 resume as re-INVITEs, a hand-over comes back as REFER, which baresip follows by calling the target.
-A whole question-and-answer call with a softphone is not here yet: with a file as its microphone the
-question cannot be timed against the greeting and the confirmation prompt (the SIPp tests cover that
-flow). About 15 s per test.
+Whole question-and-answer calls from baresip and linphone are in ``test_sip_whole_calls.py``. About 15 s
+per test.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
 import socket
-import sqlite3
-import subprocess
-import sys
 import time
-import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
-from tests.servers import ROOT
+from tests.softphones import Baresip, Hotline, ensure_phone, voiced_frames, voiced_seconds, wait_for, write_wav
 from tools.capture import LoopbackCapture
 from tools.certs import throwaway_ca
-from tools.sipp import ensure_debian_tool, free_port
 from voice.stages.g711 import mulaw_decode
 from voice.transports.sip.rtp import parse_rtp
 
@@ -45,168 +36,6 @@ pytestmark = [
 ]
 
 
-def ensure_baresip() -> str:
-    found = ensure_debian_tool("baresip", "baresip")
-    if found is None:
-        if os.environ.get("CI"):  # CI must run these tests, never pass by skipping them
-            pytest.fail("baresip is missing and could not be installed (make sipp)")
-        pytest.skip("baresip is missing and cannot be installed here (make sipp)")
-    return found
-
-
-class Hotline:
-    """``python app.py sip`` in its own process, with its own SQLite file."""
-
-    def __init__(self, folder: Path, office_open: bool, transfer_uri: str = "", srtp: str = "optional",
-                 tls: tuple[Path, Path] | None = None) -> None:
-        self.port = free_port()
-        self.tls_port = free_port(socket.SOCK_STREAM) if tls else 0
-        self.db = folder / "calls.db"
-        office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
-        hours = "00:00-23:59" if office_open else ""
-        office["opening_hours"] = {day: hours for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-        (folder / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
-        low = 40000 + (os.getpid() % 50) * 100
-        self.rtp_ports = range(low, low + 100)
-        env = {
-            **os.environ,
-            "HOTLINE_DATABASE_URL": f"sqlite:///{self.db}",
-            "HOTLINE_AUDIO_CACHE_DIR": str(folder / "audio"),
-            "HOTLINE_OFFICE_PROFILE": str(folder / "office.yaml"),
-            "HOTLINE_SIP_RTP_PORTS": f"{low}-{low + 99}",
-            "HOTLINE_SIP_TRANSFER_URI": transfer_uri,
-            "HOTLINE_SIP_SRTP": srtp,
-            "HOTLINE_DRAIN_GRACE_S": "5",  # stop() drains: a call the softphone left behind must not hold it
-            **({"HOTLINE_SIP_TLS_PORT": str(self.tls_port), "HOTLINE_SIP_TLS_CERT": str(tls[0]),
-                "HOTLINE_SIP_TLS_KEY": str(tls[1])} if tls else {}),
-            "HOTLINE_ASR_UNSURE_LOGPROB": "-5",
-            "HOTLINE_ASR_GARBLED_LOGPROB": "-9",
-        }
-        self.log_path = folder / "hotline.log"
-        with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "app.py", "sip", "--port", str(self.port)], cwd=ROOT, env=env, stderr=log
-            )
-        deadline = time.monotonic() + 300
-        while "hotline answering SIP" not in self.log():
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log()[-3000:]
-            time.sleep(0.2)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        with contextlib.closing(sqlite3.connect(self.db)) as db:
-            return db.execute(sql).fetchall()
-
-    def last_call(self) -> tuple[str, Any, Any]:
-        (row,) = self.rows("SELECT id, rating, end_reason FROM calls ORDER BY started_at DESC LIMIT 1")
-        return row
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
-class Softphone:
-    """baresip with a file as microphone, a WAV dump of what it hears, and ``ctrl_tcp`` to drive it."""
-
-    def __init__(self, folder: Path, microphone: Path, mediaenc: str = "", cafile: Path | None = None) -> None:
-        self.folder, self.microphone = folder, microphone
-        self.sip_port, self.ctrl_port = free_port(), free_port(socket.SOCK_STREAM)
-        low = 46000 + (os.getpid() % 50) * 40
-        (folder / "dump").mkdir()
-        (folder / "config").write_text(
-            "\n".join(
-                [
-                    "poll_method epoll",
-                    f"sip_listen 127.0.0.1:{self.sip_port}",
-                    *([f"sip_cafile {cafile}"] if cafile else []),  # it checks the hotline's certificate
-                    "audio_player aubridge,nowhere",  # no sound card: what is heard goes to the dump only
-                    "audio_alert aubridge,nowhere",
-                    f"audio_source aufile,{microphone}",
-                    "ausrc_srate 8000",
-                    "auplay_srate 8000",
-                    "ausrc_channels 1",
-                    "auplay_channels 1",
-                    f"rtp_ports {low}-{low + 39}",
-                    "module_path /usr/lib/baresip/modules",
-                    "module g711.so",
-                    "module aufile.so",
-                    "module aubridge.so",
-                    "module sndfile.so",
-                    "module_app account.so",
-                    "module_app menu.so",
-                    "module ctrl_tcp.so",
-                    *(["module srtp.so"] if mediaenc else []),
-                    f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
-                    f"snd_path {folder / 'dump'}",
-                    "",
-                ]
-            )
-        )
-        encryption = f";mediaenc={mediaenc}" if mediaenc else ""
-        (folder / "accounts").write_text(f"<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA{encryption}\n")
-        self.log_path = folder / "baresip.log"
-        with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen(["baresip", "-f", str(folder), "-v"], stdout=log, stderr=log, cwd=folder)
-        self.wait_log("baresip is ready", 20)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_log(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            assert self.proc.poll() is None and time.monotonic() < deadline, f"no {text!r}:\n{self.log()[-3000:]}"
-            time.sleep(0.1)
-
-    def command(self, name: str, params: str = "") -> dict[str, Any]:
-        """Run a menu command through ``ctrl_tcp`` (netstrings of JSON; events may come before the reply)."""
-        body = json.dumps({"command": name, "params": params, "token": name}).encode()
-        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=5) as s:
-            s.sendall(str(len(body)).encode() + b":" + body + b",")
-            buffer = b""
-            while True:
-                while b":" in buffer:
-                    length, _, rest = buffer.partition(b":")
-                    if len(rest) < int(length) + 1:
-                        break
-                    message: dict[str, Any] = json.loads(rest[: int(length)])
-                    buffer = rest[int(length) + 1 :]
-                    if message.get("response"):
-                        assert message.get("ok"), message
-                        return message
-                chunk = s.recv(65536)
-                assert chunk, buffer
-                buffer += chunk
-
-    def heard(self) -> np.ndarray:
-        """What the softphone has heard so far: one dump per audio stream (a resumed hold starts another)."""
-        parts = [np.zeros(0, np.float32)]
-        for path in sorted((self.folder / "dump").glob("dump-*-dec.wav")):
-            data = path.read_bytes()[44:]  # the header's sizes are written when the stream ends
-            parts.append(np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768)
-        return np.concatenate(parts)
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.command("quit")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        if self.proc.poll() is None:
-            self.proc.kill()
-
-
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
-
-
 @pytest.fixture(scope="module")
 def silence(tmp_path_factory) -> Path:
     """The softphone's microphone: silence for longer than a call lasts (baresip hangs up when it ends)."""
@@ -214,42 +43,24 @@ def silence(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def line(silence, tmp_path_factory) -> Iterator[Callable[..., tuple[Hotline, Softphone]]]:
-    ensure_baresip()
+def line(silence, tmp_path_factory) -> Iterator[Callable[..., tuple[Hotline, Baresip]]]:
+    ensure_phone("baresip", "baresip")
     started: list[Any] = []
 
     def start(office_open: bool = False, transfer_uri: str = "", srtp: str = "optional",
-              mediaenc: str = "", tls: bool = False) -> tuple[Hotline, Softphone]:
+              mediaenc: str = "", tls: bool = False) -> tuple[Hotline, Baresip]:
         folder = tmp_path_factory.mktemp("softphone")
         ca, cert, key = throwaway_ca(folder) if tls else (None, None, None)
         hotline = Hotline(folder, office_open, transfer_uri, srtp, (cert, key) if tls else None)
         started.append(hotline)
         (folder / "phone").mkdir()
-        phone = Softphone(folder / "phone", silence, mediaenc, ca)
+        phone = Baresip(folder / "phone", silence, mediaenc, ca)
         started.append(phone)
         return hotline, phone
 
     yield start
     for thing in reversed(started):
         thing.stop()
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def voiced_frames(audio: np.ndarray) -> np.ndarray:
-    frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
-    return np.sqrt((frames**2).mean(axis=1)) > 0.01
-
-
-def voiced_seconds(audio: np.ndarray) -> float:
-    return float(voiced_frames(audio).sum() * 0.02)
 
 
 def test_a_softphone_hears_the_greeting_holds_resumes_and_its_keys_and_bye_arrive(line):
@@ -331,7 +142,7 @@ def test_tls_and_srtp_with_a_softphone_encrypted_both_ways_and_plain_rtp_refused
     assert not capture.between(dst_port=hotline.port)  # no signalling over plain UDP: the call went over TLS
 
     (phone.folder.parent / "plain").mkdir()
-    plain = Softphone(phone.folder.parent / "plain", phone.microphone)
+    plain = Baresip(phone.folder.parent / "plain", phone.microphone)
     try:
         plain.command("dial", f"sip:hotline@127.0.0.1:{hotline.port}")
         plain.wait_log("488", 15)  # Not Acceptable Here: this hotline requires SRTP

@@ -25,6 +25,7 @@ from voice.core.engine_types import (
     FollowUp,
     LookupAnswer,
     Play,
+    Prompt,
     RecordTurn,
     SendText,
     StageFailed,
@@ -136,6 +137,8 @@ class LocalDriver:
                 "retrieval", lambda: Answered(self.services.answerer.answer(action.text, action.language))
             )
         if isinstance(action, Play):
+            log.debug("call %s plays %s", self.state.call_id,
+                      " + ".join(i.key if isinstance(i, Prompt) else "an answer" for i in action.items))
             started = time.perf_counter()
             self.plays.append((action, [self._render(item) for item in action.items]))
             self._timings["tts"] = self._timings.get("tts", 0.0) + _ms(started)
@@ -152,6 +155,9 @@ class LocalDriver:
                 action.recognition,
             )
             self.turns.append(record)
+            topic = action.answer.topic if action.answer is not None else None
+            log.info("call %s turn %d: %s%s", self.state.call_id, action.turn, action.outcome or "keypad",
+                     f" ({topic}, chosen {action.choice})" if action.choice else f" ({topic})" if topic else "")
             self._timings = {}
             if self.record.keeps:
                 self.record.turn(self._with_recordings(stored_turn(record)))
