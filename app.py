@@ -65,6 +65,7 @@ def create_services(settings: Settings) -> Services:
             out_of_scope_gap=settings.gate_out_of_scope_gap,
             confirm_min_score=settings.gate_confirm_min_score,
             confirm_min_similarity=settings.gate_confirm_min_similarity,
+            gate_model=settings.gate_model,
         )
     )
     synthesizer = CachedSynthesizer(make_synthesizer(settings), settings.audio_cache_dir)

@@ -19,6 +19,7 @@ from pipeline.classifier import TopicClassifier
 from pipeline.components import AnswerComposer, SafetyGate, TopicScorer
 from pipeline.embedders import E5TextEmbedder
 from pipeline.gate_defaults import CALIBRATED
+from pipeline.gate_model import DEFAULT_MODEL
 from pipeline.index import FaqIndex, build_index
 from pipeline.knowledge import load_knowledge_base
 from pipeline.matcher import TopicMatcher
@@ -43,6 +44,7 @@ class RetrievalOptions:
     out_of_scope_gap: float = CALIBRATED.out_of_scope_gap
     confirm_min_score: float = CALIBRATED.confirm_min_score
     confirm_min_similarity: float = CALIBRATED.confirm_min_similarity
+    gate_model: Path | None = DEFAULT_MODEL  # None: the threshold rule above decides
     threads: int = 0
 
 
@@ -66,6 +68,7 @@ def build_query_pipeline(index: FaqIndex, options: RetrievalOptions) -> Pipeline
             out_of_scope_gap=options.out_of_scope_gap,
             confirm_min_score=options.confirm_min_score,
             confirm_min_similarity=options.confirm_min_similarity,
+            model=str(options.gate_model) if options.gate_model else "",
         ),
     )
     pipe.add_component(
@@ -77,6 +80,7 @@ def build_query_pipeline(index: FaqIndex, options: RetrievalOptions) -> Pipeline
     pipe.connect("classifier.probabilities", "scorer.probabilities")
     pipe.connect("matcher.best", "scorer.best")
     pipe.connect("scorer.candidates", "gate.candidates")
+    pipe.connect("scorer.evidence", "gate.evidence")
     pipe.connect("gate.decision", "composer.decision")
     pipe.connect("matcher.guessed_language", "composer.guessed_language")
     return pipe

@@ -14,6 +14,7 @@ from haystack import component
 
 from pipeline.content import Content, load_content
 from pipeline.gate_defaults import CALIBRATED
+from pipeline.gate_model import GateModel, evidence
 from pipeline.knowledge import KnowledgeBase, load_knowledge_base
 from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE, FaqAnswer
 
@@ -37,9 +38,9 @@ class TopicScorer:
         self.neighbour_weight = neighbour_weight
         self.temperature = temperature
 
-    @component.output_types(candidates=list[dict[str, Any]])
+    @component.output_types(candidates=list[dict[str, Any]], evidence=dict[str, Any])
     def run(self, probabilities: dict[str, float], best: dict[str, dict[str, float]]) -> dict[str, Any]:
-        scores = self._fuse(probabilities, best)
+        scores, neighbours = self._fuse(probabilities, best)
         candidates: list[dict[str, Any]] = sorted(
             (
                 {"topic": topic, "score": p, "similarity": self._similarity(best.get(topic, {}), topic)}
@@ -47,11 +48,13 @@ class TopicScorer:
             ),
             key=lambda c: -c["score"],
         )
-        return {"candidates": candidates[:10]}
+        return {"candidates": candidates[:10], "evidence": evidence(scores, probabilities, neighbours, best)}
 
-    def _fuse(self, probabilities: dict[str, float], best: dict[str, dict[str, float]]) -> dict[str, float]:
+    def _fuse(self, probabilities: dict[str, float],
+              best: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+        """The fused scores, and the nearest-neighbour distribution that went into them."""
         if self.neighbour_weight <= 0.0 or not probabilities:
-            return probabilities
+            return probabilities, {}
         topics = list(probabilities)
         closest = np.array([best.get(t, {}).get("question", 0.0) for t in topics], dtype=np.float64)
         logits = self.temperature * (closest - closest.max())
@@ -60,7 +63,8 @@ class TopicScorer:
         w = self.neighbour_weight
         fused = np.exp((1.0 - w) * np.log(classifier + 1e-12) + w * np.log(neighbours + 1e-12))
         fused /= fused.sum()
-        return {t: float(p) for t, p in zip(topics, fused, strict=True)}
+        return ({t: float(p) for t, p in zip(topics, fused, strict=True)},
+                {t: float(p) for t, p in zip(topics, neighbours, strict=True)})
 
     @staticmethod
     def _similarity(best: dict[str, float], topic: str) -> float:
@@ -86,6 +90,12 @@ class SafetyGate:
     answered; the caller is asked "is your question about <topic>?" with the runner-up as the second
     choice. Questions that look out of scope are never confirmed. The thresholds are chosen by
     cross-validation on the development questions (``bench/calibrate_gate.py``).
+
+    With ``model`` (a ``GateModel`` file, ``pipeline/gate_model.py``) the gate weighs the scorer's whole
+    evidence instead: it answers when the model's probability that the best topic is right reaches the
+    model's answer threshold, confirms when the probability that the right topic is among the two
+    offered reaches its confirm threshold, and hands over otherwise. A question whose most probable
+    class is the out-of-scope class is handed over either way.
     """
 
     def __init__(
@@ -96,7 +106,10 @@ class SafetyGate:
         out_of_scope_gap: float = CALIBRATED.out_of_scope_gap,
         confirm_min_score: float = CALIBRATED.confirm_min_score,
         confirm_min_similarity: float = CALIBRATED.confirm_min_similarity,
+        model: str = "",
     ) -> None:
+        self.model = model  # the path (Haystack serialises the init parameters by name)
+        self._model = GateModel.load(Path(model)) if model else None
         self.min_margin = min_margin
         self.min_similarity = min_similarity
         self.max_out_of_scope = max_out_of_scope
@@ -105,16 +118,18 @@ class SafetyGate:
         self.confirm_min_similarity = confirm_min_similarity
 
     @component.output_types(decision=dict[str, Any])
-    def run(self, candidates: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"decision": self.decide(candidates)}
+    def run(self, candidates: list[dict[str, Any]], evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"decision": self.decide(candidates, evidence)}
 
-    def decide(self, candidates: list[dict[str, Any]]) -> dict[str, Any]:
+    def decide(self, candidates: list[dict[str, Any]], evidence: dict[str, Any] | None = None) -> dict[str, Any]:
         topics = [c for c in candidates if c["topic"] != OUT_OF_SCOPE]
         if not topics:
             return _decision(None, 0.0, 0.0, "nothing retrieved", candidates)
         best = topics[0]
         runner_up: float = topics[1]["score"] if len(topics) > 1 else 0.0
         margin = best["score"] - runner_up
+        if self._model is not None and evidence is not None:
+            return self._decide_by_model(self._model, candidates, topics, margin, evidence)
         oos = next((c for c in candidates if c["topic"] == OUT_OF_SCOPE), {"score": 0.0, "similarity": 0.0})
         oos_close = oos["similarity"] >= best["similarity"] - self.out_of_scope_gap
         if candidates[0]["topic"] == OUT_OF_SCOPE or (oos["score"] > self.max_out_of_scope and oos_close):
@@ -126,6 +141,23 @@ class SafetyGate:
         else:
             return _decision(best["topic"], best["score"], margin, "confident", candidates)
         if best["score"] >= self.confirm_min_score and best["similarity"] >= self.confirm_min_similarity:
+            offered = [c["topic"] for c in topics[:2] if c["score"] >= MIN_OFFERED_SCORE or c is best]
+            return _decision(None, best["score"], margin, reason, candidates, offered)
+        return _decision(None, best["score"], margin, reason, candidates)
+
+
+    @staticmethod
+    def _decide_by_model(model: GateModel, candidates: list[dict[str, Any]], topics: list[dict[str, Any]],
+                         margin: float, evidence: dict[str, Any]) -> dict[str, Any]:
+        best = topics[0]
+        if candidates[0]["topic"] == OUT_OF_SCOPE:
+            return _decision(None, best["score"], margin, f"looks out of scope (p={candidates[0]['score']:.2f})",
+                             candidates)
+        sure, among_two = model.probabilities(evidence["features"])
+        if sure >= model.answer_threshold:
+            return _decision(best["topic"], best["score"], margin, f"confident (right with p={sure:.3f})", candidates)
+        reason = f"unsure: right with p={sure:.3f}, among the two offered with p={among_two:.3f}"
+        if among_two >= model.confirm_threshold:
             offered = [c["topic"] for c in topics[:2] if c["score"] >= MIN_OFFERED_SCORE or c is best]
             return _decision(None, best["score"], margin, reason, candidates, offered)
         return _decision(None, best["score"], margin, reason, candidates)

@@ -39,7 +39,7 @@ def test_the_blind_set_is_unchanged_and_covers_every_language():
 
 
 def test_calibration_refuses_the_blind_set():
-    for script in ("bench/calibrate_gate.py", "bench/calibrate_asr.py"):
+    for script in ("bench/calibrate_gate.py", "bench/calibrate_gate_model.py", "bench/calibrate_asr.py"):
         result = subprocess.run(
             [sys.executable, script, str(BLIND)], cwd=ROOT, capture_output=True, text=True, timeout=60
         )

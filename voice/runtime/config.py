@@ -45,6 +45,7 @@ class Settings:
     coqui_models_dir: Path = Path("")  # empty: <data_dir>/coqui
     coqui_device: str = "auto"
     coqui_download: bool = False
+    gate: str = "model"  # "model": the learned gate (pipeline/gate_model.json), "rule": the thresholds below, or a file
     gate_min_margin: float = CALIBRATED.min_margin
     gate_min_similarity: float = CALIBRATED.min_similarity
     gate_max_out_of_scope: float = CALIBRATED.max_out_of_scope
@@ -110,6 +111,13 @@ class Settings:
     log_level: str = "INFO"
 
     @property
+    def gate_model(self) -> Path | None:
+        """The learned gate's model file, or None for the threshold rule."""
+        from pipeline.gate_model import DEFAULT_MODEL
+
+        return None if self.gate == "rule" else DEFAULT_MODEL if self.gate == "model" else Path(self.gate)
+
+    @property
     def model_dir(self) -> Path:
         return self.data_dir / "models"
 
@@ -167,6 +175,8 @@ class Settings:
             out.append(f"HOTLINE_OFFICE_PROFILE={str(self.office_profile)!r}: file not found")
         if not 0 < self.max_turns <= 20:
             out.append(f"HOTLINE_MAX_TURNS={self.max_turns}: expected 1..20")
+        if self.gate not in ("model", "rule") and not Path(self.gate).is_file():
+            out.append(f"HOTLINE_GATE={self.gate!r}: expected 'model', 'rule' or the path of a gate model file")
         if self.asr_garbled_logprob > self.asr_unsure_logprob or not 0.0 <= self.asr_max_no_speech <= 1.0:
             out.append(
                 "HOTLINE_ASR_GARBLED_LOGPROB must be <= HOTLINE_ASR_UNSURE_LOGPROB, HOTLINE_ASR_MAX_NO_SPEECH in 0..1"

@@ -1,0 +1,161 @@
+"""Train the learned safety gate (``pipeline/gate_model.py``) on the development questions.
+
+Runs the retrieval pipeline once per question up to the scorer, fits two logistic regressions on the
+scorer's evidence (is the best topic right? is the right topic among the two a confirmation offers?)
+and chooses their two thresholds for the most right answers (directly or after one confirmation) whose
+wrong-answer rate, answered out-of-scope rate and confirmation rate stay within budget. Defaults: the
+hotline's targets, 1%, 1% and 15%.
+
+Honesty: thresholds are always chosen on out-of-fold predictions (the model that scores a question never
+saw it). The figures printed as "cross-validated" come from k outer folds, each scored with a model and
+thresholds made from the other folds alone; the model written at the end is trained on all development
+questions. The blind set (tests/data/blind_questions.yaml) is refused.
+
+    python bench/calibrate_gate_model.py tests/data/dev_questions.yaml tests/data/dev_out_of_scope.yaml \\
+        tests/data/dev_questions_retired.yaml [--out pipeline/gate_model.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
+
+from pipeline.answerer import FaqAnswerer, RetrievalOptions  # noqa: E402
+from pipeline.gate_model import DEFAULT_MODEL, GateModel, Logistic  # noqa: E402
+from pipeline.knowledge import load_knowledge_base  # noqa: E402
+from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
+from voice.qa.evaluation import load_questions  # noqa: E402
+
+ANSWER_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995]
+CONFIRM_THRESHOLDS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+class Evidence:
+    """Per question: features, the two topics, whether the second would be offered, the expected topic."""
+
+    def __init__(self, items: list[dict[str, Any]], answerer: FaqAnswerer, known: set[str]) -> None:
+        assert answerer.pipeline is not None
+        rows = []
+        for n, item in enumerate(items, 1):
+            out = answerer.pipeline.run(
+                {"embedder": {"text": item["text"]}, "composer": {"language": item["lang"]}},
+                include_outputs_from={"scorer"},
+            )["scorer"]
+            scores = {c["topic"]: c["score"] for c in out["candidates"]}
+            t1, t2 = out["evidence"]["topics"]
+            rows.append((out["evidence"]["features"], t1, t2, scores.get(t2, 0.0) >= MIN_OFFERED_SCORE,
+                         out["candidates"][0]["topic"] == OUT_OF_SCOPE))
+            if n % 200 == 0:
+                print(f"  {n}/{len(items)} questions scored", file=sys.stderr)
+        self.x = np.array([r[0] for r in rows], dtype=np.float64)
+        self.t1, self.t2 = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+        self.second_offered = np.array([r[3] for r in rows])
+        self.top_oos = np.array([r[4] for r in rows])
+        self.expected = np.array([str(i.get("topic")) if i.get("topic") in known else "" for i in items])
+        self.first_right = (self.t1 == self.expected).astype(float)
+        self.two_right = ((self.t1 == self.expected) | (self.second_offered & (self.t2 == self.expected))).astype(float)
+
+    def outcomes(self, sure: np.ndarray, among_two: np.ndarray, thresholds: tuple[float, float],
+                 idx: np.ndarray) -> dict[str, float]:
+        """Rates on the questions ``idx`` (the same rules as ``SafetyGate`` with a model)."""
+        answer = ~self.top_oos[idx] & (sure[idx] >= thresholds[0])
+        confirm = ~self.top_oos[idx] & ~answer & (among_two[idx] >= thresholds[1])
+        e, in_scope, n = self.expected[idx], self.expected[idx] != "", len(idx)
+        first = self.t1[idx] == e
+        hit = first | (self.second_offered[idx] & (self.t2[idx] == e))
+        scope_n, out_n = max(int(in_scope.sum()), 1), max(int((~in_scope).sum()), 1)
+        return {
+            "right": float(np.sum(in_scope & ((answer & first) | (confirm & hit)))) / scope_n,
+            "direct": float(np.sum(in_scope & answer & first)) / scope_n,
+            "wrong": float(np.sum(answer & ~first)) / n,
+            "oos": float(np.sum(~in_scope & answer)) / out_n,
+            "confirm": float(np.sum(confirm)) / n,
+            "handover": float(np.sum(in_scope & ~(answer & first) & ~(confirm & hit))) / scope_n,
+        }
+
+    def fit(self, idx: np.ndarray) -> tuple[Logistic, Logistic]:
+        return Logistic.fit(self.x[idx], self.first_right[idx]), Logistic.fit(self.x[idx], self.two_right[idx])
+
+    def out_of_fold(self, idx: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions for ``idx``, each from models trained on the other folds of ``idx``."""
+        sure, among_two = np.zeros(len(self.x)), np.zeros(len(self.x))
+        parts = np.array_split(np.random.default_rng(seed).permutation(idx), folds)
+        for k, test in enumerate(parts):
+            first, two = self.fit(np.concatenate([p for j, p in enumerate(parts) if j != k]))
+            sure[test], among_two[test] = first.predict(self.x[test]), two.predict(self.x[test])
+        return sure, among_two
+
+    def choose(self, idx: np.ndarray, budgets: dict[str, float], seed: int) -> tuple[float, float] | None:
+        sure, among_two = self.out_of_fold(idx, 5, seed)
+        best: tuple[tuple[float, float], tuple[float, float]] | None = None
+        for a in ANSWER_THRESHOLDS:
+            for c in CONFIRM_THRESHOLDS:
+                r = self.outcomes(sure, among_two, (a, c), idx)
+                if r["wrong"] > budgets["wrong"] or r["oos"] > budgets["oos"] or r["confirm"] > budgets["confirm"]:
+                    continue
+                if best is None or (r["right"], -r["confirm"]) > best[0]:
+                    best = ((r["right"], -r["confirm"]), (a, c))
+        return None if best is None else best[1]
+
+
+def _line(name: str, n: int, r: dict[str, float]) -> str:
+    return f"{name:<18}{n:>5}" + "".join(f"{r[k]:>10.1%}" for k in ("right", "direct", "wrong", "oos", "confirm",
+                                                                      "handover"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("questions", type=Path, nargs="+", help="development question files (YAML)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--max-wrong", type=float, default=0.01, help="wrong-answer budget (default 1%%)")
+    parser.add_argument("--max-oos", type=float, default=0.01, help="out-of-scope answered budget (default 1%%)")
+    parser.add_argument("--max-confirm", type=float, default=0.15, help="confirmation budget (default 15%%)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write the model")
+    args = parser.parse_args()
+    if any("blind" in q.name for q in args.questions):
+        print("refusing to calibrate on the blind set", file=sys.stderr)
+        return 2
+    budgets = {"wrong": args.max_wrong, "oos": args.max_oos, "confirm": args.max_confirm}
+    items = [item for q in args.questions for item in load_questions(q)]
+    answerer = FaqAnswerer(RetrievalOptions(gate_model=None))
+    answerer.warm_up()
+    known = set(load_knowledge_base(answerer.options.prompts_dir).entries)
+    ev = Evidence(items, answerer, known)
+    folds = np.array_split(np.random.default_rng(7).permutation(len(items)), args.folds)
+    heads = ("right", "direct", "wrong", "OOS ans", "confirm", "hand-over")
+    print(f"{'':<18}{'n':>5}" + "".join(f"{h:>10}" for h in heads) + "   (hand-over: of in-scope questions)")
+    held = []
+    for k, test in enumerate(folds):
+        train = np.concatenate([f for j, f in enumerate(folds) if j != k])
+        thresholds = ev.choose(train, budgets, seed=k)
+        if thresholds is None:
+            print(f"fold {k + 1}: no thresholds meet the budgets", file=sys.stderr)
+            return 1
+        first, two = ev.fit(train)
+        held.append(ev.outcomes(first.predict(ev.x), two.predict(ev.x), thresholds, test))
+        print(_line(f"fold {k + 1} held out", len(test), held[-1]))
+    mean = {key: float(np.mean([h[key] for h in held])) for key in held[0]}
+    print(_line("cross-validated", len(items), mean))
+    everything = np.arange(len(items))
+    final = ev.choose(everything, budgets, seed=99)
+    assert final is not None
+    first, two = ev.fit(everything)
+    names = ", ".join(q.name for q in args.questions)
+    model = GateModel(first, two, final[0], final[1],
+                      trained_on=f"{len(items)} development questions ({names}), {dt.date.today().isoformat()}")
+    model.save(args.out)
+    print(f"thresholds: answer {final[0]}, confirm {final[1]}; model written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
