@@ -145,7 +145,6 @@ class SafetyGate:
             return _decision(None, best["score"], margin, reason, candidates, offered)
         return _decision(None, best["score"], margin, reason, candidates)
 
-
     @staticmethod
     def _decide_by_model(model: GateModel, candidates: list[dict[str, Any]], topics: list[dict[str, Any]],
                          margin: float, evidence: dict[str, Any]) -> dict[str, Any]:
