@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 from pipeline.answerer import FaqAnswerer, RetrievalOptions  # noqa: E402
-from pipeline.gate_model import DEFAULT_MODEL, GateModel, Logistic  # noqa: E402
+from pipeline.gate_model import DEFAULT_MODEL, FEATURES, GateModel, Logistic  # noqa: E402
 from pipeline.knowledge import load_knowledge_base  # noqa: E402
 from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
 from voice.qa.evaluation import load_questions  # noqa: E402
@@ -60,6 +60,7 @@ class Evidence:
         self.t1, self.t2 = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
         self.second_offered = np.array([r[3] for r in rows])
         self.top_oos = np.array([r[4] for r in rows])
+        self.far = self.x[:, FEATURES.index("sim1")] < GateModel.min_similarity  # handed over whatever the models say
         self.expected = np.array([str(i.get("topic")) if i.get("topic") in known else "" for i in items])
         self.first_right = (self.t1 == self.expected).astype(float)
         self.two_right = ((self.t1 == self.expected) | (self.second_offered & (self.t2 == self.expected))).astype(float)
@@ -67,8 +68,9 @@ class Evidence:
     def outcomes(self, sure: np.ndarray, among_two: np.ndarray, thresholds: tuple[float, float],
                  idx: np.ndarray) -> dict[str, float]:
         """Rates on the questions ``idx`` (the same rules as ``SafetyGate`` with a model)."""
-        answer = ~self.top_oos[idx] & (sure[idx] >= thresholds[0])
-        confirm = ~self.top_oos[idx] & ~answer & (among_two[idx] >= thresholds[1])
+        considered = ~self.top_oos[idx] & ~self.far[idx]
+        answer = considered & (sure[idx] >= thresholds[0])
+        confirm = considered & ~answer & (among_two[idx] >= thresholds[1])
         e, in_scope, n = self.expected[idx], self.expected[idx] != "", len(idx)
         first = self.t1[idx] == e
         hit = first | (self.second_offered[idx] & (self.t2[idx] == e))

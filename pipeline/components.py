@@ -95,7 +95,7 @@ class SafetyGate:
     evidence instead: it answers when the model's probability that the best topic is right reaches the
     model's answer threshold, confirms when the probability that the right topic is among the two
     offered reaches its confirm threshold, and hands over otherwise. A question whose most probable
-    class is the out-of-scope class is handed over either way.
+    class is the out-of-scope class, or that is far from every topic, is handed over either way.
     """
 
     def __init__(
@@ -152,6 +152,9 @@ class SafetyGate:
         if candidates[0]["topic"] == OUT_OF_SCOPE:
             return _decision(None, best["score"], margin, f"looks out of scope (p={candidates[0]['score']:.2f})",
                              candidates)
+        if best["similarity"] < model.min_similarity:
+            return _decision(None, best["score"], margin,
+                             f"far from every topic (similarity {best['similarity']:.3f})", candidates)
         sure, among_two = model.probabilities(evidence["features"])
         if sure >= model.answer_threshold:
             return _decision(best["topic"], best["score"], margin, f"confident (right with p={sure:.3f})", candidates)

@@ -135,7 +135,12 @@ def check_call(stored: dict[str, Any], heard: np.ndarray, capture: LoopbackCaptu
     assert sum(best_match(p, after) > 0.9 for p in pieces) >= 2  # sent after the question ...
     assert all(best_match(p, before) < 0.5 for p in pieces)  # ... and not before
     assert voiced_seconds(heard) > 6.0
-    assert sum(best_match(p, heard) > 0.9 for p in pieces) >= 2  # and the softphone decoded it
+    # and the softphone decoded it: its jitter buffer stretches time under load (linphone's more than
+    # baresip's), so here quarter seconds, of which at least three must match closely (parts of the answer
+    # that were never played match at most about 0.7)
+    quarters = [answer[int(s * 8000) : int((s + 0.25) * 8000)] for s in np.arange(0.2, 6.0, 0.6)]
+    matches = [round(best_match(p, heard), 2) for p in quarters]
+    assert sum(m > 0.85 for m in matches) >= 3, matches
     recording, question_s = question
     played = read_wav(recording)[8000 : 4000 + int(question_s * 8000)]
     assert best_match(played, read_wav(Path(turn["audio_path"]))) > 0.9  # the caller's recording: the question
