@@ -69,6 +69,14 @@ def test_the_out_of_scope_class_first_is_handed_over_whatever_the_model_says(tmp
     assert decision["outcome"] == "handover" and "out of scope" in decision["reason"]
 
 
+def test_talk_far_from_every_topic_is_handed_over_whatever_the_model_says(tmp_path):
+    gate = gate_with(on_margin(threshold_answer=0.0, threshold_confirm=0.0), tmp_path)  # would answer anything
+    best = {t: {"question": 0.8, "answer": 0.79} for t in (A, B, OUT_OF_SCOPE)}  # a cave near Mecca, say
+    out = TopicScorer(neighbour_weight=0.0).run({A: 0.6, B: 0.3, OUT_OF_SCOPE: 0.1}, best)
+    decision = gate.decide(out["candidates"], out["evidence"])
+    assert decision["outcome"] == "handover" and "far from every topic" in decision["reason"]
+
+
 def test_without_a_model_the_threshold_rule_decides():
     gate = SafetyGate()
     assert gate.model == "" and decide(gate, {A: 0.5, B: 0.4, OUT_OF_SCOPE: 0.1})["outcome"] == "confirm"
