@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.servers import free_port, start_hotline
 
@@ -17,8 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_simulated_call_end_to_end(tmp_path):
+    """The question is no immigration question: it is handed over. With the office closed (pinned here, not
+    left to the clock: during opening hours a hand-over is a transfer and the call ends unrated) the caller
+    hears the contact channels and rates."""
+    office = yaml.safe_load((ROOT / "prompts/office.example.yaml").read_text(encoding="utf-8"))
+    office["opening_hours"] = {day: "" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    (tmp_path / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
     port = free_port()
     env = {
+        "HOTLINE_OFFICE_PROFILE": str(tmp_path / "office.yaml"),
         **os.environ,
         "HOTLINE_TWILIO_AUTH_TOKEN": "simulation-token",
         "HOTLINE_RECORDING_HOSTS": "http://127.0.0.1",  # simulate-call serves the recordings itself
