@@ -125,32 +125,55 @@ def candidates_for(answerer: FaqAnswerer, items: list[dict[str, Any]]) -> list[l
     return out
 
 
-def _line(name: str, n: int, r: dict[str, float]) -> str:
+def table_line(name: str, n: int, r: dict[str, float]) -> str:
     cells = "".join(f"{r[k]:>10.1%}" for k in ("right", "direct", "wrong", "oos", "confirm", "handover"))
     return f"{name:<18}{n:>5}{cells}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def print_header(note: str = "") -> None:
+    heads = ("right", "direct", "wrong", "OOS ans", "confirm", "hand-over")
+    print(f"{'':<18}{'n':>5}" + "".join(f"{h:>10}" for h in heads) + note)
+
+
+def development_parser(doc: str | None, max_oos: float, max_confirm: float) -> argparse.ArgumentParser:
+    """The calibration scripts' arguments: development question files, folds and the three budgets."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("questions", type=Path, nargs="+", help="development question files (YAML)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--max-wrong", type=float, default=0.01, help="wrong-answer budget (default 1%%)")
-    parser.add_argument("--max-oos", type=float, default=0.03, help="out-of-scope answered budget (default 3%%)")
-    parser.add_argument("--max-confirm", type=float, default=0.25, help="confirmation budget (default 25%%)")
-    args = parser.parse_args()
+    parser.add_argument("--max-oos", type=float, default=max_oos,
+                        help=f"out-of-scope answered budget (default {max_oos * 100:.0f}%%)")
+    parser.add_argument("--max-confirm", type=float, default=max_confirm,
+                        help=f"confirmation budget (default {max_confirm * 100:.0f}%%)")
+    return parser
+
+
+def development_questions(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, float]] | None:
+    """The questions and budgets to calibrate on; None (and a message) when the blind set was given."""
     if any("blind" in q.name for q in args.questions):
         print("refusing to calibrate on the blind set", file=sys.stderr)
-        return 2
+        return None
     budgets = {"wrong": args.max_wrong, "oos": args.max_oos, "confirm": args.max_confirm}
-    items = [item for q in args.questions for item in load_questions(q)]
+    return [item for q in args.questions for item in load_questions(q)], budgets
+
+
+def fold_indices(n: int, folds: int) -> list[np.ndarray]:
+    """The same fixed split for every calibration (seed 7), so that their figures compare."""
+    return np.array_split(np.random.default_rng(7).permutation(n), folds)
+
+
+def main() -> int:
+    args = development_parser(__doc__, max_oos=0.03, max_confirm=0.25).parse_args()
+    loaded = development_questions(args)
+    if loaded is None:
+        return 2
+    items, budgets = loaded
     answerer = FaqAnswerer()
     answerer.warm_up()
     known = set(load_knowledge_base(answerer.options.prompts_dir).entries)
     f = Features(items, candidates_for(answerer, items), known)
-    order = np.random.default_rng(7).permutation(len(items))
-    folds = np.array_split(order, args.folds)
-    heads = ("right", "direct", "wrong", "OOS ans", "confirm", "hand-over")
-    print(f"{'':<18}{'n':>5}" + "".join(f"{h:>10}" for h in heads))
+    folds = fold_indices(len(items), args.folds)
+    print_header()
     held: list[dict[str, float]] = []
     for k, test in enumerate(folds):
         train = np.concatenate([fold for j, fold in enumerate(folds) if j != k])
@@ -159,12 +182,12 @@ def main() -> int:
             print(f"fold {k + 1}: no setting meets the budgets")
             return 1
         held.append(f.outcomes(chosen[0], test))
-        print(_line(f"fold {k + 1} held out", len(test), held[-1]))
+        print(table_line(f"fold {k + 1} held out", len(test), held[-1]))
     mean = {key: float(np.mean([h[key] for h in held])) for key in held[0]}
-    print(_line("cross-validated", len(items), mean))
+    print(table_line("cross-validated", len(items), mean))
     final = choose(f, np.arange(len(items)), budgets)
     assert final is not None
-    print(_line("chosen, on all", len(items), final[1]))
+    print(table_line("chosen, on all", len(items), final[1]))
     print("setting: " + " ".join(f"{k}={v}" for k, v in final[0].items()))
     return 0
 

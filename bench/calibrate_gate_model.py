@@ -17,7 +17,6 @@ questions. The blind set (tests/data/blind_questions.yaml) is refused.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import sys
@@ -29,11 +28,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
+from bench.calibrate_gate import (  # noqa: E402
+    development_parser,
+    development_questions,
+    fold_indices,
+    print_header,
+    table_line,
+)
 from pipeline.answerer import FaqAnswerer, RetrievalOptions  # noqa: E402
 from pipeline.gate_model import DEFAULT_MODEL, FEATURES, GateModel, Logistic  # noqa: E402
 from pipeline.knowledge import load_knowledge_base  # noqa: E402
 from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
-from voice.qa.evaluation import load_questions  # noqa: E402
 
 ANSWER_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995]
 CONFIRM_THRESHOLDS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -109,32 +114,20 @@ class Evidence:
         return None if best is None else best[1]
 
 
-def _line(name: str, n: int, r: dict[str, float]) -> str:
-    return f"{name:<18}{n:>5}" + "".join(f"{r[k]:>10.1%}" for k in ("right", "direct", "wrong", "oos", "confirm",
-                                                                      "handover"))
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("questions", type=Path, nargs="+", help="development question files (YAML)")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--max-wrong", type=float, default=0.01, help="wrong-answer budget (default 1%%)")
-    parser.add_argument("--max-oos", type=float, default=0.01, help="out-of-scope answered budget (default 1%%)")
-    parser.add_argument("--max-confirm", type=float, default=0.15, help="confirmation budget (default 15%%)")
+    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.15)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write the model")
     args = parser.parse_args()
-    if any("blind" in q.name for q in args.questions):
-        print("refusing to calibrate on the blind set", file=sys.stderr)
+    loaded = development_questions(args)
+    if loaded is None:
         return 2
-    budgets = {"wrong": args.max_wrong, "oos": args.max_oos, "confirm": args.max_confirm}
-    items = [item for q in args.questions for item in load_questions(q)]
+    items, budgets = loaded
     answerer = FaqAnswerer(RetrievalOptions(gate_model=None))
     answerer.warm_up()
     known = set(load_knowledge_base(answerer.options.prompts_dir).entries)
     ev = Evidence(items, answerer, known)
-    folds = np.array_split(np.random.default_rng(7).permutation(len(items)), args.folds)
-    heads = ("right", "direct", "wrong", "OOS ans", "confirm", "hand-over")
-    print(f"{'':<18}{'n':>5}" + "".join(f"{h:>10}" for h in heads) + "   (hand-over: of in-scope questions)")
+    folds = fold_indices(len(items), args.folds)
+    print_header("   (hand-over: of in-scope questions)")
     held = []
     for k, test in enumerate(folds):
         train = np.concatenate([f for j, f in enumerate(folds) if j != k])
@@ -144,9 +137,9 @@ def main() -> int:
             return 1
         first, two = ev.fit(train)
         held.append(ev.outcomes(first.predict(ev.x), two.predict(ev.x), thresholds, test))
-        print(_line(f"fold {k + 1} held out", len(test), held[-1]))
+        print(table_line(f"fold {k + 1} held out", len(test), held[-1]))
     mean = {key: float(np.mean([h[key] for h in held])) for key in held[0]}
-    print(_line("cross-validated", len(items), mean))
+    print(table_line("cross-validated", len(items), mean))
     everything = np.arange(len(items))
     final = ev.choose(everything, budgets, seed=99)
     assert final is not None

@@ -41,14 +41,13 @@ class TopicScorer:
     @component.output_types(candidates=list[dict[str, Any]], evidence=dict[str, Any])
     def run(self, probabilities: dict[str, float], best: dict[str, dict[str, float]]) -> dict[str, Any]:
         scores, neighbours = self._fuse(probabilities, best)
+        similarity = {topic: self._similarity(best.get(topic, {}), topic) for topic in scores}
         candidates: list[dict[str, Any]] = sorted(
-            (
-                {"topic": topic, "score": p, "similarity": self._similarity(best.get(topic, {}), topic)}
-                for topic, p in scores.items()
-            ),
+            ({"topic": topic, "score": p, "similarity": similarity[topic]} for topic, p in scores.items()),
             key=lambda c: -c["score"],
         )
-        return {"candidates": candidates[:10], "evidence": evidence(scores, probabilities, neighbours, best)}
+        found = evidence(scores, probabilities, neighbours, best, similarity)
+        return {"candidates": candidates[:10], "evidence": found}
 
     def _fuse(self, probabilities: dict[str, float],
               best: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:

@@ -45,14 +45,16 @@ FEATURES = (
 
 
 def evidence(fused: dict[str, float], probabilities: dict[str, float], neighbours: dict[str, float],
-             best: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """The features of one question (names in ``FEATURES``) and the two topics they speak about."""
+             best: dict[str, dict[str, float]], similarity: dict[str, float]) -> dict[str, Any]:
+    """The features of one question (names in ``FEATURES``) and the two topics they speak about.
+
+    ``similarity`` is the scorer's per topic (``TopicScorer``: paraphrase and answer, or the out-of-scope
+    examples' paraphrase alone)."""
     topics = sorted((t for t in fused if t != OUT_OF_SCOPE), key=lambda t: -fused[t])
     t1, t2 = (topics + ["", ""])[:2]
 
     def sim(topic: str) -> float:
-        b = best.get(topic, {})
-        return b.get("question", 0.0) if topic == OUT_OF_SCOPE else (b.get("question", 0.0) + b.get("answer", 0.0)) / 2
+        return similarity.get(topic, 0.0)
 
     def question(topic: str) -> float:
         return best.get(topic, {}).get("question", 0.0)

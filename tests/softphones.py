@@ -76,10 +76,7 @@ class Hotline:
             self.proc = subprocess.Popen(
                 [sys.executable, "app.py", "sip", "--port", str(self.port)], cwd=ROOT, env=env, stderr=log
             )
-        deadline = time.monotonic() + 300
-        while "hotline answering SIP" not in self.log():
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log()[-3000:]
-            time.sleep(0.2)
+        wait_for_text(self.log, "hotline answering SIP", 300, self.proc)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -154,10 +151,7 @@ class Baresip:
         return self.log_path.read_text(errors="replace")
 
     def wait_log(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            assert self.proc.poll() is None and time.monotonic() < deadline, f"no {text!r}:\n{self.log()[-3000:]}"
-            time.sleep(0.1)
+        wait_for_text(self.log, text, timeout, self.proc)
 
     def command(self, name: str, params: str = "") -> dict[str, Any]:
         """Run a menu command through ``ctrl_tcp`` (netstrings of JSON; events may come before the reply)."""
@@ -252,10 +246,7 @@ class Linphone:
         return self.out_path.read_text(errors="replace")
 
     def wait_out(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.out():
-            assert self.proc.poll() is None and time.monotonic() < deadline, f"no {text!r}:\n{self.out()[-3000:]}"
-            time.sleep(0.1)
+        wait_for_text(self.out, text, timeout, self.proc)
 
     def command(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -322,6 +313,17 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
         w.setframerate(8000)
         w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
     return path
+
+
+def wait_for_text(read: Callable[[], str], text: str, timeout: float,
+                  proc: subprocess.Popen[Any] | None = None) -> None:
+    """Wait until ``text`` appears in what ``read`` returns (a log, a program's output); fail with its tail
+    when the time is up or ``proc`` has exited."""
+    deadline = time.monotonic() + timeout
+    while text not in read():
+        alive = proc is None or proc.poll() is None
+        assert alive and time.monotonic() < deadline, f"no {text!r}:\n{read()[-3000:]}"
+        time.sleep(0.1)
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_sip_calls import _request, _status, make_hotline
+from tests.softphones import wait_for_text
 from tools.sipp import ensure_debian_tool, ensure_sipp, free_port, run_sipp
 from voice.transports.sip.server import SipServer
 
@@ -140,7 +141,8 @@ def test_a_node_challenges_a_call_that_does_not_come_through_the_proxy(cluster):
 def test_a_stopped_node_leaves_the_set_and_new_calls_go_to_the_other(cluster):
     """Last in this module: it stops node 0 for good."""
     cluster.nodes[0].stop()
-    wait_for_log(cluster.log, f"hotline node sip:127.0.0.1:{cluster.nodes[0].port} down", 15)
+    wait_for_text(lambda: cluster.log.read_text(errors="replace"),
+                  f"hotline node sip:127.0.0.1:{cluster.nodes[0].port} down", 15)
     before = cluster.answered()
     result = cluster.call(calls=4, rate=4)
     assert result.ok, result.output + result.errors
@@ -148,10 +150,3 @@ def test_a_stopped_node_leaves_the_set_and_new_calls_go_to_the_other(cluster):
     assert after[1] - before[1] == 4
     # no call went to the stopped node first and waited for its timeout:
     assert "trying the next" not in cluster.log.read_text(errors="replace").split(" down: no answer")[-1]
-
-
-def wait_for_log(log: Path, text: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"no {text!r} in:\n{log.read_text(errors='replace')[-3000:]}"
-        time.sleep(0.2)

@@ -43,7 +43,9 @@ def decide(gate: SafetyGate, probabilities: dict[str, float]) -> dict:
 def test_the_features_name_every_value_and_speak_about_the_best_two_topics():
     best = {A: {"question": 0.91, "answer": 0.89}, B: {"question": 0.93, "answer": 0.85},
             OUT_OF_SCOPE: {"question": 0.86}}
-    found = evidence({A: 0.7, B: 0.2, OUT_OF_SCOPE: 0.1}, {A: 0.6, B: 0.3, OUT_OF_SCOPE: 0.1}, {A: 0.4}, best)
+    similarity = {A: 0.90, B: 0.89, OUT_OF_SCOPE: 0.86}  # as the scorer computes them from ``best``
+    found = evidence({A: 0.7, B: 0.2, OUT_OF_SCOPE: 0.1}, {A: 0.6, B: 0.3, OUT_OF_SCOPE: 0.1}, {A: 0.4}, best,
+                     similarity)
     values = dict(zip(FEATURES, found["features"], strict=True))
     assert found["topics"] == [A, B]
     assert values["margin"] == pytest.approx(0.5) and values["classifier_p1"] == 0.6
