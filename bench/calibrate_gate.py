@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
-from pipeline.answerer import FaqAnswerer  # noqa: E402
+from pipeline.answerer import FaqAnswerer, query_inputs  # noqa: E402
 from pipeline.knowledge import load_knowledge_base  # noqa: E402
 from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
 from voice.qa.evaluation import load_questions  # noqa: E402
@@ -118,16 +118,16 @@ def candidates_for(answerer: FaqAnswerer, items: list[dict[str, Any]]) -> list[l
     out = []
     for item in items:
         result = answerer.pipeline.run(
-            {"embedder": {"text": item["text"]}, "composer": {"language": item["lang"]}},
+            query_inputs(item["text"], item["lang"]),
             include_outputs_from={"scorer"},
         )
         out.append(result["scorer"]["candidates"])
     return out
 
 
-def table_line(name: str, n: int, r: dict[str, float]) -> str:
+def table_line(name: str, n: int, r: dict[str, float], width: int = 18) -> str:
     cells = "".join(f"{r[k]:>10.1%}" for k in ("right", "direct", "wrong", "oos", "confirm", "handover"))
-    return f"{name:<18}{n:>5}{cells}"
+    return f"{name:<{width}}{n:>5}{cells}"
 
 
 def print_header(note: str = "") -> None:

@@ -3,8 +3,11 @@
 Runs the retrieval pipeline once per question up to the scorer, fits two logistic regressions on the
 scorer's evidence (is the best topic right? is the right topic among the two a confirmation offers?)
 and chooses their two thresholds for the most right answers (directly or after one confirmation) whose
-wrong-answer rate, answered out-of-scope rate and confirmation rate stay within budget. Defaults: the
-hotline's targets, 1%, 1% and 15%.
+wrong-answer rate, answered out-of-scope rate and confirmation rate stay within budget. Defaults: 1%
+wrong and 1% out of scope answered (the hotline's targets) and 30% confirmations. With the development
+questions of 2026-12-07 (new kinds of near misses, weak languages) no thresholds meet the 15%
+confirmation target together with the two safety targets; of the three, a confirmation costs the caller
+least (one key press), so its budget is the one relaxed.
 
 Honesty: thresholds are always chosen on out-of-fold predictions (the model that scores a question never
 saw it). The figures printed as "cross-validated" come from k outer folds, each scored with a model and
@@ -12,7 +15,9 @@ thresholds made from the other folds alone; the model written at the end is trai
 questions. The blind set (tests/data/blind_questions.yaml) is refused.
 
     python bench/calibrate_gate_model.py tests/data/dev_questions.yaml tests/data/dev_out_of_scope.yaml \\
-        tests/data/dev_questions_retired.yaml [--out pipeline/gate_model.json]
+        tests/data/dev_questions_retired.yaml tests/data/dev_questions_retired_2.yaml \\
+        tests/data/dev_questions_more_languages.yaml tests/data/dev_out_of_scope_2.yaml \\
+        [--out pipeline/gate_model.json]
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ from bench.calibrate_gate import (  # noqa: E402
     print_header,
     table_line,
 )
-from pipeline.answerer import FaqAnswerer, RetrievalOptions  # noqa: E402
+from pipeline.answerer import FaqAnswerer, RetrievalOptions, query_inputs  # noqa: E402
 from pipeline.gate_model import DEFAULT_MODEL, FEATURES, GateModel, Logistic  # noqa: E402
 from pipeline.knowledge import load_knowledge_base  # noqa: E402
 from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
+from voice.qa.evaluation import load_questions  # noqa: E402
 
 ANSWER_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995]
 CONFIRM_THRESHOLDS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -52,7 +58,7 @@ class Evidence:
         rows = []
         for n, item in enumerate(items, 1):
             out = answerer.pipeline.run(
-                {"embedder": {"text": item["text"]}, "composer": {"language": item["lang"]}},
+                query_inputs(item["text"], item["lang"]),
                 include_outputs_from={"scorer"},
             )["scorer"]
             scores = {c["topic"]: c["score"] for c in out["candidates"]}
@@ -70,12 +76,14 @@ class Evidence:
         self.first_right = (self.t1 == self.expected).astype(float)
         self.two_right = ((self.t1 == self.expected) | (self.second_offered & (self.t2 == self.expected))).astype(float)
 
-    def outcomes(self, sure: np.ndarray, among_two: np.ndarray, thresholds: tuple[float, float],
+    def outcomes(self, sure: np.ndarray, among_two: np.ndarray, thresholds: tuple[Any, Any],
                  idx: np.ndarray) -> dict[str, float]:
-        """Rates on the questions ``idx`` (the same rules as ``SafetyGate`` with a model)."""
+        """Rates on the questions ``idx`` (the same rules as ``SafetyGate`` with a model). A threshold is a
+        number, or an array with one per question (each held-out question scored with its own fold's)."""
+        answer_at, confirm_at = (t[idx] if isinstance(t, np.ndarray) else t for t in thresholds)
         considered = ~self.top_oos[idx] & ~self.far[idx]
-        answer = considered & (sure[idx] >= thresholds[0])
-        confirm = considered & ~answer & (among_two[idx] >= thresholds[1])
+        answer = considered & (sure[idx] >= answer_at)
+        confirm = considered & ~answer & (among_two[idx] >= confirm_at)
         e, in_scope, n = self.expected[idx], self.expected[idx] != "", len(idx)
         first = self.t1[idx] == e
         hit = first | (self.second_offered[idx] & (self.t2[idx] == e))
@@ -115,13 +123,16 @@ class Evidence:
 
 
 def main() -> int:
-    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.15)
+    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.30)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write the model")
     args = parser.parse_args()
     loaded = development_questions(args)
     if loaded is None:
         return 2
     items, budgets = loaded
+    sizes = [len(load_questions(q)) for q in args.questions]
+    starts = np.cumsum([0, *sizes])
+    sources = {q.stem: np.arange(starts[i], starts[i + 1]) for i, q in enumerate(args.questions)}
     answerer = FaqAnswerer(RetrievalOptions(gate_model=None))
     answerer.warm_up()
     known = set(load_knowledge_base(answerer.options.prompts_dir).entries)
@@ -129,6 +140,8 @@ def main() -> int:
     folds = fold_indices(len(items), args.folds)
     print_header("   (hand-over: of in-scope questions)")
     held = []
+    sure, among_two = np.zeros(len(items)), np.zeros(len(items))  # each question scored by its held-out fold
+    answer_at, confirm_at = np.zeros(len(items)), np.zeros(len(items))
     for k, test in enumerate(folds):
         train = np.concatenate([f for j, f in enumerate(folds) if j != k])
         thresholds = ev.choose(train, budgets, seed=k)
@@ -136,10 +149,16 @@ def main() -> int:
             print(f"fold {k + 1}: no thresholds meet the budgets", file=sys.stderr)
             return 1
         first, two = ev.fit(train)
-        held.append(ev.outcomes(first.predict(ev.x), two.predict(ev.x), thresholds, test))
+        sure[test], among_two[test] = first.predict(ev.x[test]), two.predict(ev.x[test])
+        answer_at[test], confirm_at[test] = thresholds
+        held.append(ev.outcomes(sure, among_two, thresholds, test))
         print(table_line(f"fold {k + 1} held out", len(test), held[-1]))
     mean = {key: float(np.mean([h[key] for h in held])) for key in held[0]}
     print(table_line("cross-validated", len(items), mean))
+    print("cross-validated, by file (held-out predictions pooled):")
+    for name, idx in sources.items():
+        print(f"  {name}")
+        print(table_line("", len(idx), ev.outcomes(sure, among_two, (answer_at, confirm_at), idx)))
     everything = np.arange(len(items))
     final = ev.choose(everything, budgets, seed=99)
     assert final is not None

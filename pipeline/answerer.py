@@ -22,13 +22,16 @@ from pipeline.gate_defaults import CALIBRATED
 from pipeline.gate_model import DEFAULT_MODEL
 from pipeline.index import FaqIndex, build_index
 from pipeline.knowledge import load_knowledge_base
+from pipeline.lexical import LexicalMatcher
 from pipeline.matcher import TopicMatcher
 from pipeline.result import FaqAnswer
 
 log = logging.getLogger(__name__)
 
 # Modules whose classes a serialised pipeline may instantiate (Haystack's ``allowed_modules``).
-ALLOWED_MODULES = ["pipeline.components", "pipeline.embedders", "pipeline.classifier", "pipeline.matcher"]
+ALLOWED_MODULES = [
+    "pipeline.components", "pipeline.embedders", "pipeline.classifier", "pipeline.matcher", "pipeline.lexical",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ def build_query_pipeline(index: FaqIndex, options: RetrievalOptions) -> Pipeline
     topic_classifier = TopicClassifier()
     topic_classifier.model = index.model
     pipe.add_component("classifier", topic_classifier)
+    lexical = LexicalMatcher()
+    lexical.attach(index)
+    pipe.add_component("lexical", lexical)
     pipe.add_component("scorer", TopicScorer())
     pipe.add_component(
         "gate",
@@ -79,6 +85,7 @@ def build_query_pipeline(index: FaqIndex, options: RetrievalOptions) -> Pipeline
     pipe.connect("embedder.embedding", "classifier.embedding")
     pipe.connect("classifier.probabilities", "scorer.probabilities")
     pipe.connect("matcher.best", "scorer.best")
+    pipe.connect("lexical.lexical", "scorer.lexical")
     pipe.connect("scorer.candidates", "gate.candidates")
     pipe.connect("scorer.evidence", "gate.evidence")
     pipe.connect("gate.decision", "composer.decision")
@@ -93,7 +100,14 @@ def load_query_pipeline(yaml_text: str, index: FaqIndex) -> Pipeline:
     matcher.attach(index)
     topic_classifier: Any = pipe.get_component("classifier")
     topic_classifier.model = index.model
+    lexical: Any = pipe.get_component("lexical")
+    lexical.attach(index)
     return pipe
+
+
+def query_inputs(text: str, language: str | None) -> dict[str, Any]:
+    """The pipeline's inputs for one question: the text goes to the embedder and the word matcher."""
+    return {"embedder": {"text": text}, "lexical": {"text": text}, "composer": {"language": language}}
 
 
 class FaqAnswerer:
@@ -129,8 +143,7 @@ class FaqAnswerer:
         assert self.pipeline is not None
         if language is not None and language not in self.languages:
             raise ValueError(f"unknown language {language!r}; expected one of {', '.join(self.languages)}")
-        inputs: dict[str, Any] = {"embedder": {"text": text}, "composer": {"language": language}}
-        result = self.pipeline.run(inputs)
+        result = self.pipeline.run(query_inputs(text, language))
         answer: FaqAnswer = result["composer"]["answer"]
         return answer
 

@@ -1,7 +1,8 @@
 """Single-purpose Haystack components of the FAQ query pipeline.
 
-text ─► E5TextEmbedder ─► InMemoryEmbeddingRetriever ─► TopicScorer ─► SafetyGate ─► AnswerComposer
-                                                           └─ guessed language ───────────┘
+text ─┬► E5TextEmbedder ─┬► TopicMatcher ──────┬► TopicScorer ─► SafetyGate ─► AnswerComposer
+      │                  └► TopicClassifier ───┤        (the matcher's guessed language ─┘)
+      └► LexicalMatcher (BM25) ────────────────┘
 """
 
 from __future__ import annotations
@@ -28,42 +29,59 @@ class TopicScorer:
     examples have no answers: their best question counts alone).
 
     The ``score`` is the classifier probability fused with a nearest-neighbour distribution, a softmax
-    over each class's closest question paraphrase (``temperature`` sharpens it): a weighted geometric
-    mean, ``neighbour_weight`` for the neighbours. The classifier weighs all of a topic's examples in
-    every language together; the closest paraphrase keeps the exact wording of one, which separates
-    neighbouring topics the classifier blurs. ``neighbour_weight=0`` gives the classifier alone.
+    over each class's closest question paraphrase (``temperature`` sharpens it), and a word-overlap
+    distribution, a softmax over each class's best BM25 score relative to the best class
+    (``lexical_temperature``): a weighted geometric mean, ``neighbour_weight`` for the neighbours and
+    ``lexical_weight`` for the word overlap. The classifier weighs all of a topic's examples in every
+    language together; the closest paraphrase keeps the exact wording of one, which separates
+    neighbouring topics the classifier blurs; shared words (German legal terms inside other languages,
+    the weaker languages' own words) catch what the embedding blurs. Weights 0 give the classifier alone.
     """
 
-    def __init__(self, neighbour_weight: float = 0.3, temperature: float = 50.0) -> None:
+    def __init__(self, neighbour_weight: float = 0.3, temperature: float = 50.0, lexical_weight: float = 0.2,
+                 lexical_temperature: float = 10.0) -> None:
         self.neighbour_weight = neighbour_weight
         self.temperature = temperature
+        self.lexical_weight = lexical_weight
+        self.lexical_temperature = lexical_temperature
 
     @component.output_types(candidates=list[dict[str, Any]], evidence=dict[str, Any])
-    def run(self, probabilities: dict[str, float], best: dict[str, dict[str, float]]) -> dict[str, Any]:
-        scores, neighbours = self._fuse(probabilities, best)
+    def run(self, probabilities: dict[str, float], best: dict[str, dict[str, float]],
+            lexical: dict[str, float] | None = None) -> dict[str, Any]:
+        topics = list(probabilities)
+        neighbours = self._neighbours(topics, best)
+        words = self._words(topics, lexical or {})
+        scores = self._fuse(probabilities, neighbours, words)
         similarity = {topic: self._similarity(best.get(topic, {}), topic) for topic in scores}
         candidates: list[dict[str, Any]] = sorted(
             ({"topic": topic, "score": p, "similarity": similarity[topic]} for topic, p in scores.items()),
             key=lambda c: -c["score"],
         )
-        found = evidence(scores, probabilities, neighbours, best, similarity)
+        found = evidence(scores, probabilities, neighbours, best, similarity, words)
         return {"candidates": candidates[:10], "evidence": found}
 
-    def _fuse(self, probabilities: dict[str, float],
-              best: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
-        """The fused scores, and the nearest-neighbour distribution that went into them."""
-        if self.neighbour_weight <= 0.0 or not probabilities:
-            return probabilities, {}
-        topics = list(probabilities)
+    def _neighbours(self, topics: list[str], best: dict[str, dict[str, float]]) -> dict[str, float]:
         closest = np.array([best.get(t, {}).get("question", 0.0) for t in topics], dtype=np.float64)
-        logits = self.temperature * (closest - closest.max())
-        neighbours = np.exp(logits) / np.exp(logits).sum()
-        classifier = np.array([probabilities[t] for t in topics], dtype=np.float64)
-        w = self.neighbour_weight
-        fused = np.exp((1.0 - w) * np.log(classifier + 1e-12) + w * np.log(neighbours + 1e-12))
-        fused /= fused.sum()
-        return ({t: float(p) for t, p in zip(topics, fused, strict=True)},
-                {t: float(p) for t, p in zip(topics, neighbours, strict=True)})
+        return _softmax(topics, self.temperature * (closest - closest.max())) if topics else {}
+
+    def _words(self, topics: list[str], lexical: dict[str, float]) -> dict[str, float]:
+        top = max(lexical.values(), default=0.0)
+        if not topics or top <= 0.0:
+            return {}  # no shared words: no word-overlap evidence either way
+        relative = np.array([lexical.get(t, 0.0) / top for t in topics], dtype=np.float64)
+        return _softmax(topics, self.lexical_temperature * (relative - 1.0))
+
+    def _fuse(self, probabilities: dict[str, float], neighbours: dict[str, float],
+              words: dict[str, float]) -> dict[str, float]:
+        """The weighted geometric mean of the classifier and the two distributions (those present)."""
+        parts = [(w, d) for w, d in ((self.neighbour_weight, neighbours), (self.lexical_weight, words)) if w > 0 and d]
+        if not parts or not probabilities:
+            return probabilities
+        topics = list(probabilities)
+        log_fused = (1.0 - sum(w for w, _ in parts)) * np.log(np.array([probabilities[t] for t in topics]) + 1e-12)
+        for w, dist in parts:
+            log_fused += w * np.log(np.array([dist[t] for t in topics]) + 1e-12)
+        return _softmax(topics, log_fused - log_fused.max())
 
     @staticmethod
     def _similarity(best: dict[str, float], topic: str) -> float:
@@ -71,6 +89,11 @@ class TopicScorer:
         if topic == OUT_OF_SCOPE:
             return question
         return (question + best.get("answer", 0.0)) / 2.0
+
+
+def _softmax(topics: list[str], logits: np.ndarray) -> dict[str, float]:
+    weights = np.exp(logits - logits.max())
+    return {t: float(p) for t, p in zip(topics, weights / weights.sum(), strict=True)}
 
 
 @component

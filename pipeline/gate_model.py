@@ -4,7 +4,7 @@ The threshold rule (``SafetyGate`` without a model) looks at three numbers: the 
 best topic, its lead over the runner-up and its similarity. The evidence holds more: whether the
 classifier and the nearest paraphrase agree on the topic, how close the out-of-scope examples are, how
 far the best paraphrase of another topic is. Two logistic regressions weigh all of it, trained on the
-development questions (``bench/calibrate_gate.py --model``, never on the blind set):
+development questions (``bench/calibrate_gate_model.py``, never on the blind set):
 
 - ``answer``: the probability that the best topic is the right one (0 for an out-of-scope question);
 - ``confirm``: the probability that the right topic is among the two a confirmation would offer.
@@ -41,15 +41,17 @@ FEATURES = (
     "classifier_oos", "log_classifier_oos", "oos_sim", "oos_sim_lead",  # the out-of-scope examples
     "sources_agree", "classifier_agrees", "neighbour_agrees",  # top topics of classifier and paraphrases
     "fused_oos", "oos_first",
+    "lexical_p1", "lexical_agrees",  # word overlap with the paraphrases (BM25): its share and its top topic
 )
 
 
 def evidence(fused: dict[str, float], probabilities: dict[str, float], neighbours: dict[str, float],
-             best: dict[str, dict[str, float]], similarity: dict[str, float]) -> dict[str, Any]:
+             best: dict[str, dict[str, float]], similarity: dict[str, float],
+             words: dict[str, float] | None = None) -> dict[str, Any]:
     """The features of one question (names in ``FEATURES``) and the two topics they speak about.
 
     ``similarity`` is the scorer's per topic (``TopicScorer``: paraphrase and answer, or the out-of-scope
-    examples' paraphrase alone)."""
+    examples' paraphrase alone); ``words`` its word-overlap distribution (empty: no shared words)."""
     topics = sorted((t for t in fused if t != OUT_OF_SCOPE), key=lambda t: -fused[t])
     t1, t2 = (topics + ["", ""])[:2]
 
@@ -64,6 +66,7 @@ def evidence(fused: dict[str, float], probabilities: dict[str, float], neighbour
     by_classifier = max(real, key=lambda t: probabilities[t]) if real else ""
     by_paraphrase = max(real, key=question) if real else ""
     oos_p = probabilities.get(OUT_OF_SCOPE, 0.0)
+    shared = words or {}
     values = [
         math.log(p1 + 1e-9), math.log(p2 + 1e-9), p1 - p2, math.log(p1 + 1e-9) - math.log(p2 + 1e-9),
         probabilities.get(t1, 0.0), probabilities.get(t2, 0.0), neighbours.get(t1, 0.0),
@@ -72,6 +75,7 @@ def evidence(fused: dict[str, float], probabilities: dict[str, float], neighbour
         oos_p, math.log(oos_p + 1e-9), sim(OUT_OF_SCOPE), sim(OUT_OF_SCOPE) - sim(t1),
         float(by_classifier == by_paraphrase), float(by_classifier == t1), float(by_paraphrase == t1),
         fused.get(OUT_OF_SCOPE, 0.0), float(bool(fused) and max(fused, key=lambda t: fused[t]) == OUT_OF_SCOPE),
+        shared.get(t1, 0.0), float(bool(shared and real) and max(real, key=lambda t: shared.get(t, 0.0)) == t1),
     ]
     return {"features": values, "topics": [t1, t2]}
 
@@ -141,5 +145,5 @@ class GateModel:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"gate model {path}: {exc}") from exc
         if model.features != FEATURES:
-            raise ValueError(f"gate model {path} was trained on other features; run bench/calibrate_gate.py --model")
+            raise ValueError(f"gate model {path} was trained on other features; run bench/calibrate_gate_model.py")
         return model

@@ -60,13 +60,14 @@ def _cache_key(kb: KnowledgeBase, docs: list[Document]) -> str:
 @dataclass(frozen=True)
 class FaqIndex:
     """Everything retrieval needs at query time: the embedded texts (one row each, with its topic,
-    kind and language) and the topic classifier."""
+    kind and language), the texts themselves (for word overlap) and the topic classifier."""
 
     vectors: np.ndarray
     topics: tuple[str, ...]
     kinds: tuple[str, ...]
     languages: tuple[str, ...]
     model: classifier.TopicModel
+    texts: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.topics)
@@ -88,7 +89,8 @@ def build_index(kb: KnowledgeBase, cache_dir: Path | None, embedder: E5DocumentE
         vectors, model = cached
     meta = [(str(d.meta["topic"]), str(d.meta["kind"]), str(d.meta["lang"])) for d in docs]
     topics, kinds, languages = (tuple(column) for column in zip(*meta, strict=True))
-    return FaqIndex(vectors.astype(np.float32), topics, kinds, languages, model)
+    texts = tuple(str(d.content) for d in docs)
+    return FaqIndex(vectors.astype(np.float32), topics, kinds, languages, model, texts)
 
 
 def embed_documents(docs: list[Document], cache_dir: Path | None, embedder: E5DocumentEmbedder) -> np.ndarray:

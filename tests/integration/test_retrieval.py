@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from pipeline.answerer import build_query_pipeline, load_query_pipeline
+from pipeline.answerer import build_query_pipeline, load_query_pipeline, query_inputs
 from pipeline.index import build_index
 from pipeline.knowledge import load_knowledge_base
 
@@ -61,7 +61,7 @@ def test_pipeline_round_trips_through_yaml(faq_answerer, root):
     kb = load_knowledge_base(root / "prompts")
     loaded = load_query_pipeline(text, build_index(kb, root / "var/cache"))
     loaded.warm_up()
-    out = loaded.run({"embedder": {"text": "Meine Karte ist weg, gestohlen"}, "composer": {"language": "de"}})
+    out = loaded.run(query_inputs("Meine Karte ist weg, gestohlen", "de"))
     assert out["composer"]["answer"].topic == "eat-verloren"
     assert set(loaded.graph.nodes) == set(original.graph.nodes)
 
