@@ -106,8 +106,10 @@ def load_query_pipeline(yaml_text: str, index: FaqIndex) -> Pipeline:
 
 
 def query_inputs(text: str, language: str | None) -> dict[str, Any]:
-    """The pipeline's inputs for one question: the text goes to the embedder and the word matcher."""
-    return {"embedder": {"text": text}, "lexical": {"text": text}, "composer": {"language": language}}
+    """The pipeline's inputs for one question: the text goes to the embedder and the word matcher, the
+    caller's language (None: infer it) to the word matcher and the composer."""
+    return {"embedder": {"text": text}, "lexical": {"text": text, "language": language},
+            "composer": {"language": language}}
 
 
 class FaqAnswerer:

@@ -70,3 +70,18 @@ def test_the_word_matcher_scores_each_topic_by_its_best_paraphrase():
     found = matcher.run("brauche ich eine Fiktionsbescheinigung")["lexical"]
     assert max(found, key=lambda t: found[t]) == "b"  # the answer text of "a" is not searched
     assert matcher.run("   ")["lexical"] == {} and matcher.run("xyz qqq")["lexical"] == {}
+
+
+def test_with_a_language_the_word_matcher_searches_that_language_and_german():
+    texts = ("Wie verlängere ich meine Aufenthaltserlaubnis?", "Was ist eine Fiktionsbescheinigung?",
+             "How do I renew my residence permit?", "Comment renouveler mon titre de séjour ?")
+    topics = ("a", "b", "a", "c")
+    index = FaqIndex(np.zeros((4, 2), dtype=np.float32), topics, ("question",) * 4, ("de", "de", "en", "fr"),
+                     TopicModel(np.zeros((2, 3), dtype=np.float32), np.zeros(3, dtype=np.float32), ("a", "b", "c")),
+                     texts)
+    matcher = LexicalMatcher()
+    matcher.attach(index)
+    assert set(matcher.run("renouveler titre Fiktionsbescheinigung", "en")["lexical"]) == {"b"}  # en + de only
+    assert set(matcher.run("renouveler titre Fiktionsbescheinigung", "fr")["lexical"]) == {"b", "c"}
+    assert set(matcher.run("renouveler titre Fiktionsbescheinigung")["lexical"]) == {"b", "c"}  # no language: all
+    assert set(matcher.run("renouveler titre", "xx")["lexical"]) == {"c"}  # an unknown language: all
