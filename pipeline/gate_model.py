@@ -41,7 +41,7 @@ FEATURES = (
     "classifier_oos", "log_classifier_oos", "oos_sim", "oos_sim_lead",  # the out-of-scope examples
     "sources_agree", "classifier_agrees", "neighbour_agrees",  # top topics of classifier and paraphrases
     "fused_oos", "oos_first",
-    "lexical_p1", "lexical_agrees",  # word overlap with the paraphrases (BM25): its share and its top topic
+    "lexical_p1", "lexical_agrees", "lexical_oos",  # word overlap (BM25): the best topic's share, its top
 )
 
 
@@ -76,6 +76,7 @@ def evidence(fused: dict[str, float], probabilities: dict[str, float], neighbour
         float(by_classifier == by_paraphrase), float(by_classifier == t1), float(by_paraphrase == t1),
         fused.get(OUT_OF_SCOPE, 0.0), float(bool(fused) and max(fused, key=lambda t: fused[t]) == OUT_OF_SCOPE),
         shared.get(t1, 0.0), float(bool(shared and real) and max(real, key=lambda t: shared.get(t, 0.0)) == t1),
+        shared.get(OUT_OF_SCOPE, 0.0),
     ]
     return {"features": values, "topics": [t1, t2]}
 

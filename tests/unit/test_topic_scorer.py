@@ -47,7 +47,9 @@ def test_shared_words_tip_a_call_the_embeddings_leave_open():
     assert words["candidates"][0]["topic"] == "b"
     assert sum(c["score"] for c in words["candidates"]) == pytest.approx(1.0)
     values = dict(zip(FEATURES, words["evidence"]["features"], strict=True))
-    assert values["lexical_agrees"] == 1.0 and values["lexical_p1"] > 0.9
+    assert values["lexical_agrees"] == 1.0 and values["lexical_p1"] > 0.9 and values["lexical_oos"] < 0.01
+    elsewhere = scorer.run(probabilities, even, lexical={"__out_of_scope__": 9.0, "a": 1.0})["evidence"]
+    assert dict(zip(FEATURES, elsewhere["features"], strict=True))["lexical_oos"] > 0.9  # another office's words
 
 
 def test_no_shared_words_leave_the_scores_as_they_were():
