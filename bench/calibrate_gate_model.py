@@ -4,10 +4,11 @@ Runs the retrieval pipeline once per question up to the scorer, fits two logisti
 scorer's evidence (is the best topic right? is the right topic among the two a confirmation offers?)
 and chooses their two thresholds for the most right answers (directly or after one confirmation) whose
 wrong-answer rate, answered out-of-scope rate and confirmation rate stay within budget. Defaults: 1%
-wrong and 1% out of scope answered (the hotline's targets) and 30% confirmations. With the development
+wrong and 1% out of scope answered (the hotline's targets) and 25% confirmations. With the development
 questions of 2026-12-07 (new kinds of near misses, weak languages) no thresholds meet the 15%
 confirmation target together with the two safety targets; of the three, a confirmation costs the caller
-least (one key press), so its budget is the one relaxed.
+least (one key press), so its budget is the one relaxed, to the smallest that loses no right answers in
+cross-validation (30% confirmed more for the same right rate, 20% lost half a point).
 
 Honesty: thresholds are always chosen on out-of-fold predictions (the model that scores a question never
 saw it). The figures printed as "cross-validated" come from k outer folds, each scored with a model and
@@ -17,7 +18,7 @@ questions. The blind set (tests/data/blind_questions.yaml) is refused.
     python bench/calibrate_gate_model.py tests/data/dev_questions.yaml tests/data/dev_out_of_scope.yaml \\
         tests/data/dev_questions_retired.yaml tests/data/dev_questions_retired_2.yaml \\
         tests/data/dev_questions_more_languages.yaml tests/data/dev_out_of_scope_2.yaml \\
-        [--out pipeline/gate_model.json]
+        tests/data/dev_questions_retired_3.yaml [--out pipeline/gate_model.json]
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class Evidence:
 
 
 def main() -> int:
-    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.30)
+    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.25)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write the model")
     args = parser.parse_args()
     loaded = development_questions(args)

@@ -1,7 +1,7 @@
 """The safety gate's thresholds as calibrated, in one place (plain Python: the settings import it too).
 
-Chosen on the development questions with ``bench/calibrate_gate.py`` under the learned gate's budgets
-(wrong 1%, out of scope answered 1%, confirmations 30%); the README gives the cross-validated figures.
+Chosen on the development questions with ``bench/calibrate_gate.py`` under budgets of 1% wrong, 1% out of
+scope answered and 30% confirmations; the README gives the cross-validated figures.
 ``SafetyGate``, ``RetrievalOptions`` and the ``HOTLINE_GATE_*`` settings all default to these values.
 """
 
