@@ -125,9 +125,9 @@ def candidates_for(answerer: FaqAnswerer, items: list[dict[str, Any]]) -> list[l
     return out
 
 
-def table_line(name: str, n: int, r: dict[str, float], width: int = 18) -> str:
+def table_line(name: str, n: int, r: dict[str, float]) -> str:
     cells = "".join(f"{r[k]:>10.1%}" for k in ("right", "direct", "wrong", "oos", "confirm", "handover"))
-    return f"{name:<{width}}{n:>5}{cells}"
+    return f"{name:<18}{n:>5}{cells}"
 
 
 def print_header(note: str = "") -> None:

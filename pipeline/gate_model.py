@@ -41,7 +41,7 @@ FEATURES = (
     "classifier_oos", "log_classifier_oos", "oos_sim", "oos_sim_lead",  # the out-of-scope examples
     "sources_agree", "classifier_agrees", "neighbour_agrees",  # top topics of classifier and paraphrases
     "fused_oos", "oos_first",
-    "lexical_p1", "lexical_agrees", "lexical_oos",  # word overlap (BM25): the best topic's share, its top
+    "lexical_p1", "lexical_agrees", "lexical_oos",  # word overlap (BM25): best topic's share, agrees, out of scope
 )
 
 
