@@ -43,6 +43,17 @@ def test_out_of_scope_is_handed_over(faq_answerer, question):
     assert answer.handover and answer.topic is None and answer.text == ""
 
 
+@pytest.mark.parametrize(
+    ("question", "lang"),
+    [("ما هو الطقس غدا؟", "ar"), ("What's the weather tomorrow?", "en"), ("Yarın hava nasıl olacak?", "tr")],
+)
+def test_small_talk_in_any_language_is_never_answered(faq_answerer, question, lang):
+    # Outside German, "tomorrow" shares words with the opening-hours paraphrases: the hotline may offer
+    # that topic as a confirmation (the caller declines, a person follows), but never answers.
+    answer = faq_answerer.answer(question, lang)
+    assert answer.topic is None and answer.text == "" and answer.outcome in ("confirm", "handover"), answer.reason
+
+
 def test_answer_follows_the_requested_language(faq_answerer):
     answer = faq_answerer.answer("Wie verlängere ich meine Aufenthaltserlaubnis?", "vi")
     assert answer.topic == RENEWAL and answer.language == "vi"

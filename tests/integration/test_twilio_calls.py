@@ -501,7 +501,7 @@ def test_two_sends_the_written_answer_by_sms_and_the_signed_delivery_report_is_s
 def test_a_hand_over_dials_staff_for_the_callers_language_who_hear_a_whisper_first(hotline, media, monkeypatch):
     app, services, _ = hotline
     monkeypatch.setitem(services.phrases.content.office, "transfer_numbers", {"ar": "+49 30 12345 120"})
-    services.transcriber.results.append(said("ما هو الطقس غدا؟", "ar", 0.97))  # out of scope: a person
+    services.transcriber.results.append(said("كيف أقدم طلب Kindergeld لابني؟", "ar", 0.97))  # the Familienkasse
     phone = Phone(app, sid="CA-ar-handover")
     phone.post("/twilio/voice", From="+4930333")
     _, root = phone.post("/twilio/recording", RecordingUrl=media.url, RecordingDuration="3")

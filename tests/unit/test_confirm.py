@@ -102,7 +102,8 @@ def test_retrieval_unsure_confirms_and_a_hand_over_heard_badly_is_asked_again():
 
 
 def test_gate_has_three_bands():
-    gate = SafetyGate(min_margin=0.3, min_similarity=0.85, confirm_min_score=0.2, confirm_min_similarity=0.8)
+    gate = SafetyGate(min_margin=0.3, min_similarity=0.85, max_out_of_scope=0.1, confirm_min_score=0.2,
+                      confirm_min_similarity=0.8)
 
     def cands(p1: float, p2: float, sim: float, oos: float = 0.01) -> list[dict]:
         rows = [
