@@ -67,7 +67,7 @@ class FaqIndex:
     kinds: tuple[str, ...]
     languages: tuple[str, ...]
     model: classifier.TopicModel
-    texts: tuple[str, ...] = ()
+    texts: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.topics)
