@@ -149,12 +149,13 @@ def development_parser(doc: str | None, max_oos: float, max_confirm: float) -> a
 
 
 def development_questions(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, float]] | None:
-    """The questions and budgets to calibrate on; None (and a message) when the blind set was given."""
+    """The questions (each with its file's name under ``source``) and budgets to calibrate on; None (and a
+    message) when the blind set was given."""
     if any("blind" in q.name for q in args.questions):
         print("refusing to calibrate on the blind set", file=sys.stderr)
         return None
     budgets = {"wrong": args.max_wrong, "oos": args.max_oos, "confirm": args.max_confirm}
-    return [item for q in args.questions for item in load_questions(q)], budgets
+    return [{**item, "source": q.stem} for q in args.questions for item in load_questions(q)], budgets
 
 
 def fold_indices(n: int, folds: int) -> list[np.ndarray]:

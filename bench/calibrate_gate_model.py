@@ -3,12 +3,11 @@
 Runs the retrieval pipeline once per question up to the scorer, fits two logistic regressions on the
 scorer's evidence (is the best topic right? is the right topic among the two a confirmation offers?)
 and chooses their two thresholds for the most right answers (directly or after one confirmation) whose
-wrong-answer rate, answered out-of-scope rate and confirmation rate stay within budget. Defaults: 1%
-wrong and 1% out of scope answered (the hotline's targets) and 25% confirmations. With the development
-questions of 2026-12-07 (new kinds of near misses, weak languages) no thresholds meet the 15%
-confirmation target together with the two safety targets; of the three, a confirmation costs the caller
-least (one key press), so its budget is the one relaxed, to the smallest that loses no right answers in
-cross-validation (30% confirmed more for the same right rate, 20% lost half a point).
+wrong-answer rate, answered out-of-scope rate and confirmation rate stay within budget. The budgets
+default to the hotline's targets: 1% wrong, 1% out of scope answered, 15% confirmations. (Before the
+classifier was trained on centred vectors no thresholds met all three; cross-validated on the development
+questions of 2026-12-07, a 13% budget would have left right answers and hand-overs a tenth of a point
+inside their targets, 17% would confirm more than the target allows.)
 
 Honesty: thresholds are always chosen on out-of-fold predictions (the model that scores a question never
 saw it). The figures printed as "cross-validated" come from k outer folds, each scored with a model and
@@ -18,7 +17,8 @@ questions. The blind set (tests/data/blind_questions.yaml) is refused.
     python bench/calibrate_gate_model.py tests/data/dev_questions.yaml tests/data/dev_out_of_scope.yaml \\
         tests/data/dev_questions_retired.yaml tests/data/dev_questions_retired_2.yaml \\
         tests/data/dev_questions_more_languages.yaml tests/data/dev_out_of_scope_2.yaml \\
-        tests/data/dev_questions_retired_3.yaml [--out pipeline/gate_model.json]
+        tests/data/dev_questions_retired_3.yaml tests/data/dev_questions_retired_4.yaml \\
+        [--out pipeline/gate_model.json]
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from pipeline.answerer import FaqAnswerer, RetrievalOptions, query_inputs  # noq
 from pipeline.gate_model import DEFAULT_MODEL, FEATURES, GateModel, Logistic  # noqa: E402
 from pipeline.knowledge import load_knowledge_base  # noqa: E402
 from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
-from voice.qa.evaluation import load_questions  # noqa: E402
 
 ANSWER_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995]
 CONFIRM_THRESHOLDS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -124,16 +123,15 @@ class Evidence:
 
 
 def main() -> int:
-    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.25)
+    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.15)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write the model")
     args = parser.parse_args()
     loaded = development_questions(args)
     if loaded is None:
         return 2
     items, budgets = loaded
-    sizes = [len(load_questions(q)) for q in args.questions]
-    starts = np.cumsum([0, *sizes])
-    sources = {q.stem: np.arange(starts[i], starts[i + 1]) for i, q in enumerate(args.questions)}
+    origin = np.array([item["source"] for item in items])
+    sources = {q.stem: np.flatnonzero(origin == q.stem) for q in args.questions}
     answerer = FaqAnswerer(RetrievalOptions(gate_model=None))
     answerer.warm_up()
     known = set(load_knowledge_base(answerer.options.prompts_dir).entries)

@@ -5,6 +5,14 @@ base: every question paraphrase and every answer, in every language, is a labell
 the out-of-scope examples are a class of their own. On the development questions it ranks the right
 topic first far more often than nearest-neighbour matching (see README), because it weighs all of a
 topic's examples together instead of trusting the single closest one.
+
+Training centres the vectors first. The e5 embeddings of all texts share a large common component (any
+two texts have a cosine similarity of about 0.8), and full-batch gradient descent on uncentred vectors
+oscillated along it: the classes' effective biases swung from one iteration to the next, so that doubling
+the out-of-scope examples moved the out-of-scope class from first place on 3.6% of the real development
+questions to 10.2%, and the outcome flipped with the number of iterations. On centred vectors the same
+step size converges; the centring is folded into the bias, so the model applies to raw embeddings
+unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ Matrix = npt.NDArray[np.float32]
 
 SCALE = 20.0  # e5 cosine similarities live in a narrow band; scaling sharpens the softmax
 L2 = 1e-4  # light: with 1e-3 the model underfits and blurs neighbouring topics
-ITERATIONS = 400
+ITERATIONS = 1200  # centred, the loss still falls after 400; 2400 gave the development questions nothing more
 LEARNING_RATE = 1.0
 
 
@@ -41,12 +49,14 @@ class TopicModel:
 
 
 def train(vectors: Matrix, labels: list[str]) -> TopicModel:
-    """Fit the classifier by full-batch gradient descent (deterministic: zero start, no sampling)."""
+    """Fit the classifier by full-batch gradient descent (deterministic: zero start, no sampling) on centred
+    vectors; the returned model takes raw embeddings (the centre is folded into the bias)."""
     started = time.perf_counter()
     topics = tuple(sorted(set(labels)))
     index = {t: i for i, t in enumerate(topics)}
     y = np.eye(len(topics), dtype=np.float32)[[index[label] for label in labels]]
-    x = vectors.astype(np.float32) * SCALE
+    centre = vectors.astype(np.float32).mean(axis=0)
+    x = (vectors.astype(np.float32) - centre) * SCALE
     weights = np.zeros((x.shape[1], len(topics)), dtype=np.float32)
     bias = np.zeros(len(topics), dtype=np.float32)
     for _ in range(ITERATIONS):
@@ -60,7 +70,7 @@ def train(vectors: Matrix, labels: list[str]) -> TopicModel:
     log.info(
         "topic classifier trained on %d examples, %d topics, %.1fs", len(x), len(topics), time.perf_counter() - started
     )
-    return TopicModel(weights, bias, topics)
+    return TopicModel(weights, (bias - SCALE * centre @ weights).astype(np.float32), topics)
 
 
 @component

@@ -9,13 +9,13 @@ development questions (``bench/calibrate_gate_model.py``, never on the blind set
 - ``answer``: the probability that the best topic is the right one (0 for an out-of-scope question);
 - ``confirm``: the probability that the right topic is among the two a confirmation would offer.
 
-The hotline answers when the first reaches ``answer_threshold``, asks the caller to confirm when the
-second reaches ``confirm_threshold``, and hands over otherwise. Speech that is far from every topic
-(best similarity under ``min_similarity``, the threshold rule's confirmation floor, not tuned here) is
-handed over whatever the models say: they learnt from questions about the office's business and other
-offices', not from talk about anything at all, where logistic models extrapolate badly. Both thresholds are chosen on
-out-of-fold predictions, within budgets for wrong answers, answered out-of-scope questions and
-confirmations. Plain numpy and JSON: no training happens at query time.
+The hotline answers when the first reaches ``answer_threshold``, asks the caller to confirm when the second
+reaches ``confirm_threshold``, and hands over otherwise. Speech that is far from every topic (best
+similarity under ``min_similarity``, ``FAR_FROM_EVERY_TOPIC``: the threshold rule's confirmation floor when
+the floor was set, not tuned here) is handed over whatever the models say: they learnt from questions about
+the office's business and other offices', not from talk about anything at all, where logistic models
+extrapolate badly. Both thresholds are chosen on out-of-fold predictions, within budgets for wrong answers,
+answered out-of-scope questions and confirmations. Plain numpy and JSON: no training happens at query time.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.gate_defaults import CALIBRATED
 from pipeline.result import OUT_OF_SCOPE
 
 DEFAULT_MODEL = Path(__file__).with_name("gate_model.json")
+FAR_FROM_EVERY_TOPIC = 0.84  # the threshold rule's confirmation floor of 2026-12-07; the rule's own may move
 
 FEATURES = (
     "log_p1", "log_p2", "margin", "log_ratio",  # fused probabilities of the best two topics
@@ -117,7 +117,7 @@ class GateModel:
     confirm_threshold: float
     features: tuple[str, ...] = FEATURES
     trained_on: str = ""
-    min_similarity: float = CALIBRATED.confirm_min_similarity
+    min_similarity: float = FAR_FROM_EVERY_TOPIC
 
     def probabilities(self, features: list[float]) -> tuple[float, float]:
         """(P(best topic right), P(right topic among the two offered))."""
@@ -141,7 +141,7 @@ class GateModel:
             model = cls(
                 Logistic(**data["answer"]), Logistic(**data["confirm"]), float(data["answer_threshold"]),
                 float(data["confirm_threshold"]), tuple(data["features"]), str(data.get("trained_on", "")),
-                float(data.get("min_similarity", CALIBRATED.confirm_min_similarity)),
+                float(data.get("min_similarity", FAR_FROM_EVERY_TOPIC)),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"gate model {path}: {exc}") from exc

@@ -53,7 +53,8 @@ def kb_documents(kb: KnowledgeBase) -> list[Document]:
 
 
 def _cache_key(kb: KnowledgeBase, docs: list[Document]) -> str:
-    parts = f"{MODEL_ID}\0{kb.content_hash}\0{len(docs)}\0{classifier.SCALE}/{classifier.L2}/{classifier.ITERATIONS}"
+    training = f"{classifier.SCALE}/{classifier.L2}/{classifier.ITERATIONS}/centred"
+    parts = f"{MODEL_ID}\0{kb.content_hash}\0{len(docs)}\0{training}"
     return hashlib.sha256(parts.encode()).hexdigest()[:20]
 
 
