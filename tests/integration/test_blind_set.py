@@ -5,8 +5,8 @@ the README (typed and spoken). The earlier blind sets are development data now: 
 times (``tests/data/dev_questions_retired.yaml``), and the second to fourth, reported once each
 (``tests/data/dev_questions_retired_2.yaml``, ``_3.yaml``, ``_4.yaml``). Thresholds are chosen on the
 development questions only (``bench/calibrate_gate.py`` and ``bench/calibrate_asr.py`` refuse the blind
-file). The bound on wrong
-answers below is a regression guard, far from the reported figure, not something to tune towards.
+file). The bound on wrong answers below is a regression guard, far from the reported figure, not
+something to tune towards.
 """
 
 from __future__ import annotations
