@@ -55,8 +55,9 @@ def train(vectors: Matrix, labels: list[str]) -> TopicModel:
     topics = tuple(sorted(set(labels)))
     index = {t: i for i, t in enumerate(topics)}
     y = np.eye(len(topics), dtype=np.float32)[[index[label] for label in labels]]
-    centre = vectors.astype(np.float32).mean(axis=0)
-    x = (vectors.astype(np.float32) - centre) * SCALE
+    raw = vectors.astype(np.float32)
+    centre = raw.mean(axis=0)
+    x = (raw - centre) * SCALE
     weights = np.zeros((x.shape[1], len(topics)), dtype=np.float32)
     bias = np.zeros(len(topics), dtype=np.float32)
     for _ in range(ITERATIONS):

@@ -3,6 +3,7 @@
 Chosen on the development questions with ``bench/calibrate_gate.py`` under the hotline's targets as budgets
 (1% wrong, 1% out of scope answered, 15% confirmations); the README gives the cross-validated figures.
 ``SafetyGate``, ``RetrievalOptions`` and the ``HOTLINE_GATE_*`` settings all default to these values.
+``FAR_FROM_EVERY_TOPIC`` is the learned gate's floor (``pipeline/gate_model.py``), kept here with the rest.
 """
 
 from __future__ import annotations
@@ -21,3 +22,4 @@ class GateThresholds:
 
 
 CALIBRATED = GateThresholds()
+FAR_FROM_EVERY_TOPIC = 0.84  # the rule's confirmation floor when the learned gate got its floor; not tuned with it

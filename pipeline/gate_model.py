@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.gate_defaults import FAR_FROM_EVERY_TOPIC
 from pipeline.result import OUT_OF_SCOPE
 
 DEFAULT_MODEL = Path(__file__).with_name("gate_model.json")
-FAR_FROM_EVERY_TOPIC = 0.84  # the threshold rule's confirmation floor of 2026-12-07; the rule's own may move
 
 FEATURES = (
     "log_p1", "log_p2", "margin", "log_ratio",  # fused probabilities of the best two topics

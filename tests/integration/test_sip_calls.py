@@ -66,8 +66,8 @@ class Hotline:
         earlier test on the shared server may end late)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            done = [c for c in self.server.finished if c.session is None or c.session.wait_closed(0)]
-            done = [c for c in done if call_id is None or c.dialog.call_id == call_id]
+            done = [c for c in self.server.finished if (c.session is None or c.session.wait_closed(0))
+                    and (call_id is None or c.dialog.call_id == call_id)]
             if len(done) >= count:
                 return done
             time.sleep(0.05)
