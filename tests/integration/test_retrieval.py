@@ -45,11 +45,17 @@ def test_out_of_scope_is_handed_over(faq_answerer, question):
 
 @pytest.mark.parametrize(
     ("question", "lang"),
-    [("ما هو الطقس غدا؟", "ar"), ("What's the weather tomorrow?", "en"), ("Yarın hava nasıl olacak?", "tr")],
+    [
+        ("ما هو الطقس غدا؟", "ar"), ("What's the weather tomorrow?", "en"), ("Yarın hava nasıl olacak?", "tr"),
+        ("كم الساعة الآن؟", "ar"), ("ساعت چنده؟", "fa"), ("Quelle heure est-il ?", "fr"), ("¿Qué hora es?", "es"),
+        ("Where is the nearest pharmacy open tomorrow?", "en"), ("Yarın açık olan en yakın eczane nerede?", "tr"),
+        ("Wo ist morgen eine Apotheke offen?", "de"), ("现在几点了？", "zh"),
+    ],
 )
 def test_small_talk_in_any_language_is_never_answered(faq_answerer, question, lang):
-    # Outside German, "tomorrow" shares words with the opening-hours paraphrases: the hotline may offer
-    # that topic as a confirmation (the caller declines, a person follows), but never answers.
+    # "Tomorrow", "open" and "what time" share words with the office's opening hours: the hotline may offer
+    # that topic as a confirmation (the caller declines, a person follows), but never answers. The release
+    # of 2026-12-07 (8ce161b) answered the time of day and the pharmacy with the office's opening hours.
     answer = faq_answerer.answer(question, lang)
     assert answer.topic is None and answer.text == "" and answer.outcome in ("confirm", "handover"), answer.reason
 
