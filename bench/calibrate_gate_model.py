@@ -136,7 +136,8 @@ def main() -> int:
     parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.15)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write the model")
     parser.add_argument("--right-tolerance", type=float, default=RIGHT_TOLERANCE,
-                        help="right answers given up for fewer confirmations (default 0.5 points)")
+                        help=f"right answers given up for fewer confirmations "
+                             f"(default {RIGHT_TOLERANCE * 100:.1f} points)")
     args = parser.parse_args()
     loaded = development_questions(args)
     if loaded is None:

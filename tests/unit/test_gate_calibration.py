@@ -14,6 +14,7 @@ from bench.calibrate_gate_model import Evidence
 pytestmark = pytest.mark.unit
 
 BUDGETS = {"wrong": 0.01, "oos": 0.01, "confirm": 0.15}
+EVERYONE = np.arange(309)  # the questions of ``evidence()``
 
 
 def evidence() -> Evidence:
@@ -31,6 +32,7 @@ def evidence() -> Evidence:
     sure = np.array([s for n, _, _, s, _ in groups for _ in range(n)])
     among_two = np.array([a for n, _, _, _, a in groups for _ in range(n)])
     n = len(sure)
+    assert n == len(EVERYONE)
     ev.expected = np.array(["A"] * n)
     ev.second_offered, ev.top_oos, ev.far = np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool)
     ev.out_of_fold = lambda idx, folds, seed: (sure, among_two)  # type: ignore[method-assign]
@@ -39,21 +41,21 @@ def evidence() -> Evidence:
 
 def test_without_tolerance_the_most_right_answers_win_whatever_they_cost_in_confirmations():
     ev = evidence()
-    answer_at, confirm_at = ev.choose(np.arange(309), BUDGETS, seed=0, tolerance=0.0)
+    answer_at, confirm_at = ev.choose(EVERYONE, BUDGETS, seed=0, tolerance=0.0)
     assert answer_at >= 0.9 and confirm_at == 0.2  # one more right answer for nine more confirmations
 
 
 def test_within_half_a_point_the_fewest_confirmations_win():
     ev = evidence()
-    thresholds = ev.choose(np.arange(309), BUDGETS, seed=0, tolerance=0.005)
+    thresholds = ev.choose(EVERYONE, BUDGETS, seed=0, tolerance=0.005)
     assert thresholds is not None
     answer_at, confirm_at = thresholds
     assert answer_at >= 0.9 and confirm_at > 0.2
-    rates = ev.outcomes(*ev.out_of_fold(np.arange(309), 5, 0), thresholds, np.arange(309))
+    rates = ev.outcomes(*ev.out_of_fold(EVERYONE, 5, 0), thresholds, EVERYONE)
     assert rates["wrong"] == 0.0 and rates["confirm"] == pytest.approx(20 / 309)
     assert rates["right"] == pytest.approx(300 / 309)
 
 
 def test_no_thresholds_when_the_budgets_cannot_be_met():
     ev = evidence()
-    assert ev.choose(np.arange(309), {**BUDGETS, "confirm": 0.01}, seed=0) is None
+    assert ev.choose(EVERYONE, {**BUDGETS, "confirm": 0.01}, seed=0) is None
