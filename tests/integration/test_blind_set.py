@@ -2,8 +2,8 @@
 
 The set was written from the topic list alone and frozen before any tuning; its figures are reported in
 the README (typed and spoken). The earlier blind sets are development data now: the first, reported three
-times (``tests/data/dev_questions_retired.yaml``), and the second to fifth, reported once each
-(``tests/data/dev_questions_retired_2.yaml`` to ``_5.yaml``). Thresholds are chosen on the
+times (``tests/data/dev_questions_retired.yaml``), and the second to sixth, reported once each
+(``tests/data/dev_questions_retired_2.yaml`` to ``_6.yaml``). Thresholds are chosen on the
 development questions only (``bench/calibrate_gate.py`` and ``bench/calibrate_asr.py`` refuse the blind
 file). The bound on wrong answers below is a regression guard, far from the reported figure, not
 something to tune towards.
@@ -24,7 +24,7 @@ import yaml
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 BLIND = ROOT / "tests/data/blind_questions.yaml"
-FROZEN_SHA256 = "43f8b48e58c59125ff3b35dfc18dae64048effcdcf57e3ab009ab1a678252506"  # the sixth set, 2026-12-07
+FROZEN_SHA256 = "e7bc1cf65c1dd42452b3e67df1b94b44307d980e1590dde35d70bd6ee3251732"  # the seventh set, 2026-12-07
 
 
 def test_the_blind_set_is_unchanged_and_covers_every_language():
@@ -35,7 +35,7 @@ def test_the_blind_set_is_unchanged_and_covers_every_language():
     assert set(counts) == set(languages)
     assert all(counts[lang] >= 8 for lang in languages if lang not in ("ku", "ps", "so", "ti"))
     assert all(counts[lang] >= 4 for lang in ("ku", "ps", "so", "ti"))
-    assert sum(1 for i in items if i["topic"] is None) >= 30  # other offices' business
+    assert sum(1 for i in items if i["topic"] is None) >= 100  # other offices' business
     known = {t["id"] for t in yaml.safe_load((ROOT / "prompts/topics.yaml").read_text(encoding="utf-8"))["topics"]}
     assert {i["topic"] for i in items if i["topic"]} <= known
 
@@ -59,7 +59,7 @@ def test_eval_json_scores_each_question_from_outside():
     )
     report = json.loads(result.stdout)
     items = report["items"]
-    assert len(items) == 222
+    assert len(items) == 324
     assert {i["outcome"] for i in items} <= {"answer", "confirm", "repeat", "handover"}
     for item in items:
         assert {"outcome", "topic", "candidates", "expected", "result"} <= set(item)
