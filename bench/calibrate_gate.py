@@ -135,12 +135,14 @@ def print_header(note: str = "") -> None:
     print(f"{'':<18}{'n':>5}" + "".join(f"{h:>10}" for h in heads) + note)
 
 
-def development_parser(doc: str | None, max_oos: float, max_confirm: float) -> argparse.ArgumentParser:
+def development_parser(doc: str | None, max_oos: float, max_confirm: float,
+                       max_wrong: float = 0.01) -> argparse.ArgumentParser:
     """The calibration scripts' arguments: development question files, folds and the three budgets."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("questions", type=Path, nargs="+", help="development question files (YAML)")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--max-wrong", type=float, default=0.01, help="wrong-answer budget (default 1%%)")
+    parser.add_argument("--max-wrong", type=float, default=max_wrong,
+                        help=f"wrong-answer budget (default {max_wrong * 100:g}%%)")
     parser.add_argument("--max-oos", type=float, default=max_oos,
                         help=f"out-of-scope answered budget (default {max_oos * 100:.0f}%%)")
     parser.add_argument("--max-confirm", type=float, default=max_confirm,

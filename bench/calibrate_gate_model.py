@@ -5,7 +5,11 @@ scorer's evidence (is the best topic right? is the right topic among the two a c
 and chooses their two thresholds among those whose wrong-answer rate, answered out-of-scope rate and
 confirmation rate stay within budget: of the settings within half a point of the most right answers
 (directly or after one confirmation), the one with the fewest confirmations. The budgets default to the
-hotline's targets: 1% wrong, 1% out of scope answered, 15% confirmations. (Taking simply the most right
+hotline's targets, 1% out of scope answered and 15% confirmations, and half its target for wrong answers,
+0.5%: on the sixth blind set fresh callers got 0.9% wrong answers where cross-validation had promised
+0.4%. (Cross-validated on the 2,774 development questions of 2026-12-07, the half budget costs 1.4
+points of direct answers and 0.9 of confirmations, keeps right answers at 98.2%, and takes wrong answers
+from 0.6% to 0.4% and out-of-scope questions answered from 0.8% to 0.6%.) (Taking simply the most right
 answers spent the whole confirmation budget for a tenth of a point: cross-validated on the 2,552
 development questions of 2026-12-07, before the everyday out-of-scope examples, 98.6% right with 12.1%
 confirmations; with the half-point tolerance 98.4% right with 8.9%, and on the retired blind sets, the
@@ -53,6 +57,9 @@ from pipeline.result import MIN_OFFERED_SCORE, OUT_OF_SCOPE  # noqa: E402
 ANSWER_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995]
 CONFIRM_THRESHOLDS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 RIGHT_TOLERANCE = 0.005  # chosen by cross-validation on the development questions, see the module docstring
+# Half the hotline's 1% target: fresh callers got about twice the cross-validated wrong-answer rate (the sixth
+# blind set 0.9% against 0.4%), so the development questions are held to half of it; see the module docstring.
+MAX_WRONG = 0.005
 
 
 class Evidence:
@@ -133,7 +140,7 @@ class Evidence:
 
 
 def main() -> int:
-    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.15)
+    parser = development_parser(__doc__, max_oos=0.01, max_confirm=0.15, max_wrong=MAX_WRONG)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write the model")
     parser.add_argument("--right-tolerance", type=float, default=RIGHT_TOLERANCE,
                         help=f"right answers given up for fewer confirmations "
