@@ -1,20 +1,20 @@
 """Train the learned safety gate (``pipeline/gate_model.py``) on the development questions.
 
 Runs the retrieval pipeline once per question up to the scorer, fits two logistic regressions on the
-scorer's evidence (is the best topic right? is the right topic among the two a confirmation offers?)
-and chooses their two thresholds among those whose wrong-answer rate, answered out-of-scope rate and
+scorer's evidence (is the best topic right? is the right topic among the two a confirmation offers?) and
+chooses their two thresholds among those whose wrong-answer rate, answered out-of-scope rate and
 confirmation rate stay within budget: of the settings within half a point of the most right answers
 (directly or after one confirmation), the one with the fewest confirmations. The budgets default to the
 hotline's targets, 1% out of scope answered and 15% confirmations, and half its target for wrong answers,
 0.5%: on the sixth blind set fresh callers got 0.9% wrong answers where cross-validation had promised
-0.4%. (Cross-validated on the 2,774 development questions of 2026-12-07, the half budget costs 1.4
-points of direct answers and 0.9 of confirmations, keeps right answers at 98.2%, and takes wrong answers
-from 0.6% to 0.4% and out-of-scope questions answered from 0.8% to 0.6%.) (Taking simply the most right
-answers spent the whole confirmation budget for a tenth of a point: cross-validated on the 2,552
-development questions of 2026-12-07, before the everyday out-of-scope examples, 98.6% right with 12.1%
-confirmations; with the half-point tolerance 98.4% right with 8.9%, and on the retired blind sets, the
-questions most like fresh callers, 9.4% confirmations instead of 13.2%. A quarter of a point gave 9.5%,
-a whole point 8.1% for 98.0% right.)
+0.4%. (Cross-validated on the 2,774 development questions of 2026-12-07, before the card-word examples,
+the half budget costs 1.4 points of direct answers and 0.9 of confirmations, keeps right answers at 98.2%,
+and takes wrong answers from 0.6% to 0.4% and out-of-scope questions answered from 0.8% to 0.6%.) (Taking
+simply the most right answers spent the whole confirmation budget for a tenth of a point: cross-validated
+on the 2,552 development questions of 2026-12-07, before the everyday out-of-scope examples, 98.6% right
+with 12.1% confirmations; with the half-point tolerance 98.4% right with 8.9%, and on the retired blind
+sets, the questions most like fresh callers, 9.4% confirmations instead of 13.2%. A quarter of a point
+gave 9.5%, a whole point 8.1% for 98.0% right.)
 
 Honesty: thresholds are always chosen on out-of-fold predictions (the model that scores a question never
 saw it). The figures printed as "cross-validated" come from k outer folds, each scored with a model and
