@@ -100,12 +100,18 @@ class Features:
         }
 
 
+def within_budget(rates: dict[str, float], budgets: dict[str, float]) -> bool:
+    """Whether a setting's wrong answers, out-of-scope questions answered and confirmations all stay within
+    their budgets (both calibrations choose only among such settings)."""
+    return all(rates[key] <= budgets[key] for key in ("wrong", "oos", "confirm"))
+
+
 def choose(f: Features, idx: np.ndarray, budgets: dict[str, float]) -> tuple[dict[str, float], dict[str, float]] | None:
     best: tuple[tuple[float, float], dict[str, float], dict[str, float]] | None = None
     for values in itertools.product(*GRID.values()):
         setting = dict(zip(GRID, values, strict=True))
         r = f.outcomes(setting, idx)
-        if r["wrong"] > budgets["wrong"] or r["oos"] > budgets["oos"] or r["confirm"] > budgets["confirm"]:
+        if not within_budget(r, budgets):
             continue
         rank = (r["right"], -r["confirm"])
         if best is None or rank > best[0]:

@@ -48,6 +48,7 @@ from bench.calibrate_gate import (  # noqa: E402
     fold_indices,
     print_header,
     table_line,
+    within_budget,
 )
 from pipeline.answerer import FaqAnswerer, RetrievalOptions, query_inputs  # noqa: E402
 from pipeline.gate_model import DEFAULT_MODEL, FEATURES, GateModel, Logistic  # noqa: E402
@@ -131,7 +132,7 @@ class Evidence:
         for a in ANSWER_THRESHOLDS:
             for c in CONFIRM_THRESHOLDS:
                 r = self.outcomes(sure, among_two, (a, c), idx)
-                if r["wrong"] <= budgets["wrong"] and r["oos"] <= budgets["oos"] and r["confirm"] <= budgets["confirm"]:
+                if within_budget(r, budgets):
                     within.append((r, (a, c)))
         if not within:
             return None
