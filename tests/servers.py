@@ -16,10 +16,19 @@ from bench.realtime import closed_office
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free now and not handed out before in this test run: the kernel may offer a port it just
+    gave back again, and two servers of one test must never be told the same port."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def stream_mode_env(tmp_path: Path, port: int, token: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +38,8 @@ def _counts(line: str) -> list[str]:
     return [words[1], words[3], words[6]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_starts_and_answers_healthz():
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "app.py", "serve", "--port", str(port)],
         cwd=ROOT,
