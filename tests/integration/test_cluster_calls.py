@@ -28,30 +28,50 @@ def media():
     server.server.shutdown()
 
 
-@pytest.fixture()
-def nodes(tmp_path, settings, faq_answerer, postgres_url, redis_server, monkeypatch):
+def _two_nodes(tmp_path, settings, faq_answerer, postgres_url, redis_server, **extra):
+    """Two applications sharing Redis and PostgreSQL; ``extra`` settings for both ("{name}": "a" or "b")."""
     from app import create_app, create_services
     from voice.stages.tts.cache import CachedSynthesizer
     from voice.stages.tts.espeak import EspeakSynthesizer
 
-    monkeypatch.setattr("voice.transports.twilio.webhooks.is_open", lambda office: True)
     transcriber = FakeTranscriber()
     apps = []
     for name in ("a", "b"):
         s = replace(settings, twilio_auth_token=TOKEN, data_dir=tmp_path / name,
                     audio_cache_dir=tmp_path / name / "audio", recording_hosts="http://127.0.0.1",
                     redis_url=redis_server.url, database_url=postgres_url,
-                    caller_hash_key="cluster-secret", public_base_url="http://localhost")
+                    caller_hash_key="cluster-secret", public_base_url="http://localhost",
+                    **{k: v.format(name=name) if isinstance(v, str) else v for k, v in extra.items()})
         assert not s.problems() and not s.node_problems()
         services = create_services(s)
         services.answerer, services.transcriber = faq_answerer, transcriber
         services.synthesizer = CachedSynthesizer(EspeakSynthesizer(), s.audio_cache_dir)
         apps.append(create_app(s, services, warm=False))
-    yield apps, transcriber, redis.Redis.from_url(redis_server.url)
+    return apps, transcriber
+
+
+def _close(apps) -> None:
     for app in apps:
         app.extensions["hotline_calls"].close()
         app.extensions["hotline_nodes"].leave()
         app.extensions["hotline_store"].engine.dispose()
+
+
+@pytest.fixture()
+def nodes(tmp_path, settings, faq_answerer, postgres_url, redis_server, monkeypatch):
+    monkeypatch.setattr("voice.transports.twilio.webhooks.is_open", lambda office: True)
+    apps, transcriber = _two_nodes(tmp_path, settings, faq_answerer, postgres_url, redis_server)
+    yield apps, transcriber, redis.Redis.from_url(redis_server.url)
+    _close(apps)
+
+
+@pytest.fixture()
+def stream_nodes(tmp_path, settings, faq_answerer, postgres_url, redis_server):
+    """Two nodes in Media Streams mode, each with its own address for the streams it takes."""
+    apps, _ = _two_nodes(tmp_path, settings, faq_answerer, postgres_url, redis_server,
+                         twilio_media="stream", node_url="http://node-{name}.test")
+    yield apps
+    _close(apps)
 
 
 def _state(client: redis.Redis, sid: str) -> tuple[int, dict]:
@@ -152,3 +172,22 @@ def _apology(root) -> bool:
     """The spoken fallback: an apology, then a person (or the office's contacts)."""
     return root is not None and (root.find("Say") is not None or root.find("Play") is not None) and (
         root.find("Dial") is not None or root.find("Hangup") is not None)
+
+
+def test_a_repeated_voice_webhook_of_a_handed_over_stream_keeps_its_record_and_node(stream_nodes):
+    """Twilio repeats a voice webhook it got no answer to in time, maybe through another node: the call
+    keeps the one record and the node its stream was handed to, instead of a second record elsewhere."""
+    a, b = stream_nodes
+    a.extensions["hotline_nodes"].leave()  # A answers webhooks but takes no streams: B is picked
+    b.extensions["hotline_nodes"].beat()
+    streams = []
+    for app in (a, a, b):  # the first webhook, its repeat on the same node, and one on the other node
+        code, root = Phone(app, sid="CA-repeat").post("/twilio/voice", From="+491511234567",
+                                                       CallStatus="ringing")
+        stream = root.find("Connect/Stream") if root is not None else None
+        assert code == 200 and stream is not None, code
+        streams.append(stream.get("url", ""))
+    assert streams == ["ws://node-b.test/twilio/stream"] * 3
+    store = a.extensions["hotline_store"]
+    records = [c for c in map(store.get_call, store.list_calls()) if c["external_id"] == "CA-repeat"]
+    assert len(records) == 1

@@ -16,9 +16,14 @@ class StreamDirectory:
         self.prefix = prefix
         self.ttl_s = ttl_s
 
-    def hand(self, sid: str, store_call_id: str, office_open: bool) -> None:
-        data = {"store_call_id": store_call_id, "office_open": office_open}
+    def hand(self, sid: str, store_call_id: str, office_open: bool, node_url: str = "") -> None:
+        data = {"store_call_id": store_call_id, "office_open": office_open, "node_url": node_url}
         self.client.set(f"{self.prefix}stream-handoff:{sid}", json.dumps(data), ex=self.ttl_s)
+
+    def handed(self, sid: str) -> dict[str, Any] | None:
+        """A hand-over not taken up yet, left in place (a repeated voice webhook of the same call)."""
+        raw = self.client.get(f"{self.prefix}stream-handoff:{sid}")
+        return json.loads(raw) if raw else None
 
     def take(self, sid: str) -> dict[str, Any] | None:
         raw = self.client.getdel(f"{self.prefix}stream-handoff:{sid}")

@@ -29,7 +29,9 @@ def connect_stream(sid: str) -> Response:
     store_id = streams.known_call(sid)  # a repeated webhook (Twilio retries) keeps its call record
     nodes: NodeRegistry | None = current_app.extensions.get("hotline_nodes")
     node_url = None
-    if store_id is None and nodes is not None:
+    if store_id is None and nodes is not None and (earlier := streams.handed_before(sid)) is not None:
+        store_id, node_url = earlier  # repeated after a hand-over: the same record, the same node
+    elif store_id is None and nodes is not None:
         try:
             target = nodes.pick(services().settings.admission_wait_s)
         except redis.RedisError as exc:
@@ -40,7 +42,7 @@ def connect_stream(sid: str) -> Response:
             if target.node_id != nodes.node_id or services().settings.workers > 1:
                 # admitted for the cluster; the process that gets the stream counts it when it starts
                 store_id = open_record("twilio-stream", sid).id or ""
-                streams.hand_over(sid, store_id, office_open)
+                streams.hand_over(sid, store_id, office_open, target.url)
                 node_url = target.url
     if store_id is None:
         taken = take_in("twilio-stream", sid)

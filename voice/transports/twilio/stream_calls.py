@@ -55,11 +55,25 @@ class StreamCalls:
         self.refusals = WarnThrottle()
         self.directory: StreamDirectory | None = None  # several nodes: calls handed between them
 
-    def hand_over(self, call_sid: str, store_call_id: str, office_open: bool) -> None:
+    def hand_over(self, call_sid: str, store_call_id: str, office_open: bool, node_url: str) -> None:
         """Another node takes this call's stream (``voice.runtime.cluster.nodes.NodeRegistry.pick``)."""
         if self.directory is None:
             raise RuntimeError("handing a stream to another node needs HOTLINE_REDIS_URL")
-        self.directory.hand(call_sid, store_call_id, office_open)
+        self.directory.hand(call_sid, store_call_id, office_open, node_url)
+
+    def handed_before(self, call_sid: str) -> tuple[str, str] | None:
+        """The stored call id and node of a stream this or another node already handed over and that has
+        not started yet: Twilio repeats a voice webhook it got no answer to in time, maybe on another node."""
+        if self.directory is None:
+            return None
+        try:
+            handed = self.directory.handed(call_sid)
+        except redis.RedisError as exc:
+            log.warning("whether call %s was handed over already is unknown here (%s)", call_sid, exc)
+            return None
+        if handed is None or not handed.get("node_url"):
+            return None
+        return str(handed["store_call_id"]), str(handed["node_url"])
 
     def outcome_elsewhere(self, call_sid: str) -> dict[str, Any] | None:
         """How a stream that ran on another node ended (for ``stream-ended`` on this one)."""
