@@ -26,7 +26,8 @@ questions. The blind set (tests/data/blind_questions.yaml) is refused.
         tests/data/dev_questions_more_languages.yaml tests/data/dev_out_of_scope_2.yaml \\
         tests/data/dev_questions_retired_3.yaml tests/data/dev_questions_retired_4.yaml \\
         tests/data/dev_questions_retired_5.yaml tests/data/dev_questions_retired_6.yaml \\
-        tests/data/dev_questions_retired_7.yaml [--out pipeline/gate_model.json]
+        tests/data/dev_questions_retired_7.yaml tests/data/dev_questions_retired_8.yaml \\
+        [--out pipeline/gate_model.json]
 """
 
 from __future__ import annotations
