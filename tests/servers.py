@@ -12,23 +12,14 @@ import urllib.request
 from pathlib import Path
 
 from bench.realtime import closed_office
+from tools.sipp import free_port as udp_or_tcp_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-_HANDED_OUT: set[int] = set()
-
-
 def free_port() -> int:
-    """A TCP port free now and not handed out before in this test run: the kernel may offer a port it just
-    gave back again, and two servers of one test must never be told the same port."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+    """A TCP port free now and never handed out before in this run (``tools.sipp.free_port``)."""
+    return udp_or_tcp_port(socket.SOCK_STREAM)
 
 
 def stream_mode_env(tmp_path: Path, port: int, token: str) -> dict[str, str]:

@@ -33,10 +33,19 @@ def ensure_sipp() -> str | None:
     return ensure_debian_tool("sipp", "sip-tester")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port (UDP by default) free now and not handed out before by this process: the kernel may offer a
+    port it just took back again, and two servers of one test or benchmark must never be told the same."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclass
