@@ -27,7 +27,8 @@ questions. The blind set (tests/data/blind_questions.yaml) is refused.
         tests/data/dev_questions_retired_3.yaml tests/data/dev_questions_retired_4.yaml \\
         tests/data/dev_questions_retired_5.yaml tests/data/dev_questions_retired_6.yaml \\
         tests/data/dev_questions_retired_7.yaml tests/data/dev_questions_retired_8.yaml \\
-        tests/data/dev_questions_retired_9.yaml [--out pipeline/gate_model.json]
+        tests/data/dev_questions_retired_9.yaml tests/data/dev_questions_retired_10.yaml \\
+        [--out pipeline/gate_model.json]
 """
 
 from __future__ import annotations
